@@ -1,0 +1,69 @@
+import { Container } from '../di/container.js';
+import { callLifecycleHook } from '../di/lifecycle.js';
+import type { DynamicModule } from '../di/module.js';
+import type { Class } from '../di/token.js';
+import { ToniError } from '../errors.js';
+import type { HttpAdapter } from '../http/adapter.js';
+import { RequestHandler } from '../http/request-handler.js';
+import { ConsoleLogger, silentLogger } from '../logger.js';
+import { isGateway } from '../websocket/gateway.js';
+import type { WebSocketAdapter } from '../websocket/adapter.js';
+import { type ToniApplicationOptions, ToniApplication } from './application.js';
+import { assertBodyLimit, buildRouter } from './routes.js';
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+
+/**
+ * Creates applications.
+ *
+ * @example
+ * const app = await ToniFactory.create(AppModule, new NodeHttpAdapter());
+ * await app.listen(3000, '127.0.0.1');
+ */
+export const ToniFactory = {
+  /**
+   * Builds the module graph of `rootModule`, creates every provider and controller, runs
+   * `onModuleInit` and `onApplicationBootstrap`, and prepares the routes. Setup mistakes
+   * (a missing provider, a cycle, a duplicate route) reject with a `ToniError` here.
+   * Without `httpAdapter`, a `NodeHttpAdapter` is used.
+   */
+  async create(rootModule: Class | DynamicModule, httpAdapter?: HttpAdapter, options: ToniApplicationOptions = {}): Promise<ToniApplication> {
+    const logger = options.logger === false ? silentLogger : options.logger ?? new ConsoleLogger();
+    const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    assertBodyLimit(bodyLimit, 'the application options');
+    const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
+    if (!Number.isFinite(shutdownTimeout) || shutdownTimeout < 0) {
+      throw new ToniError('TONI_ERR_INVALID_OPTION', `shutdownTimeout must be a non-negative number of milliseconds, got ${String(shutdownTimeout)}.`);
+    }
+
+    const container = await Container.create(rootModule);
+    const router = buildRouter(container, bodyLimit);
+    await callLifecycleHook(container, 'onModuleInit');
+    await callLifecycleHook(container, 'onApplicationBootstrap');
+    return new ToniApplication({
+      container,
+      http: httpAdapter ?? (await defaultHttpAdapter()),
+      handler: new RequestHandler(router, logger),
+      logger,
+      shutdownTimeout,
+      hasGateways: [...container.instances()].some(({ instance }) => isGateway(instance)),
+      defaultWebSocketAdapter,
+    });
+  },
+};
+
+// Loaded on demand so that applications on another adapter never load node:http or ws.
+async function defaultHttpAdapter(): Promise<HttpAdapter> {
+  const { NodeHttpAdapter } = await import('../platform/node/http-adapter.js');
+  return new NodeHttpAdapter();
+}
+
+async function defaultWebSocketAdapter(): Promise<WebSocketAdapter> {
+  const node: Record<string, unknown> = await import('../platform/node/index.js');
+  const WsAdapter = node['WsAdapter'];
+  if (typeof WsAdapter !== 'function') {
+    throw new ToniError('TONI_ERR_APP_STATE', 'This application has gateways but no WebSocket adapter: call app.useWebSocketAdapter(new WsAdapter()) before listen().');
+  }
+  return new (WsAdapter as new () => WebSocketAdapter)();
+}

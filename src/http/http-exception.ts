@@ -1,0 +1,40 @@
+import { isValidStatus, statusText } from './status.js';
+
+/** Options of `HttpException`. */
+export interface HttpExceptionOptions {
+  /** The underlying error, kept for logs; never sent to the client. */
+  cause?: unknown;
+  /** Extra fields merged into the JSON error body, e.g. `{ issues }` for validation errors. */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * An error that becomes an HTTP response: `{ statusCode, message, error }` with its status.
+ * Throw it from a handler, or from a gateway's `onHandshake` to refuse with that status.
+ *
+ * @example
+ * throw new HttpException(404, `No user ${ctx.params.id}`);
+ */
+export class HttpException extends Error {
+  override readonly name = 'HttpException';
+  readonly status: number;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(status: number, message?: string, options?: HttpExceptionOptions) {
+    if (!isValidStatus(status)) throw new RangeError(`HttpException status must be an integer from 100 to 999, got ${status}`);
+    super(message ?? statusText(status), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.status = status;
+    this.details = options?.details;
+  }
+
+  /** The JSON body sent for this exception. */
+  toJSON(): Record<string, unknown> {
+    return { statusCode: this.status, message: this.message, error: statusText(this.status), ...withoutReserved(this.details) };
+  }
+}
+
+function withoutReserved(details: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> | undefined {
+  if (details === undefined) return undefined;
+  const { statusCode: _status, message: _message, error: _error, ...rest } = details;
+  return rest;
+}

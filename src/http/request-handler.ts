@@ -1,0 +1,214 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { Logger } from '../logger.js';
+import type { HttpExchange } from './adapter.js';
+import { RequestContext } from './context.js';
+import { HttpException } from './http-exception.js';
+import { HttpResponse, HttpResponseBuilder } from './http-response.js';
+import type { Router } from './router.js';
+import { statusText } from './status.js';
+
+/** A route bound to its controller instance, ready to serve. */
+export interface BoundRoute {
+  /** `Controller.method`, for logs. */
+  readonly name: string;
+  readonly invoke: (ctx: RequestContext) => unknown;
+  readonly bodySchema: StandardSchemaV1 | undefined;
+  readonly bodyLimit: number;
+}
+
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
+const CLOSE_JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...JSON_HEADERS, connection: 'close' });
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const POISON_KEYS = /"(?:__proto__|constructor)"\s*:/;
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Serves one request: routes it, reads and validates the body, calls the handler and writes
+ * what it returns. Every failure becomes a JSON error; nothing reaches the adapter as an exception.
+ */
+export class RequestHandler {
+  readonly #router: Router<BoundRoute>;
+  readonly #logger: Logger;
+
+  constructor(router: Router<BoundRoute>, logger: Logger) {
+    this.#router = router;
+    this.#logger = logger;
+  }
+
+  readonly handle = (exchange: HttpExchange): void => {
+    const url = exchange.url;
+    const queryStart = url.indexOf('?');
+    const path = queryStart < 0 ? url : url.slice(0, queryStart);
+    let lookup;
+    try {
+      lookup = this.#router.find(exchange.method, path);
+    } catch (error) {
+      this.#fail(exchange, new HttpException(400, (error as Error).message), undefined);
+      return;
+    }
+    if (lookup.kind === 'not-found') {
+      this.#fail(exchange, new HttpException(404, `Cannot ${exchange.method} ${path}`), undefined);
+      return;
+    }
+    if (lookup.kind === 'method-not-allowed') {
+      const error = new HttpException(405, `${exchange.method} is not allowed on ${path}; allowed: ${lookup.allowed.join(', ')}`);
+      exchange.respond(405, { ...JSON_HEADERS, allow: lookup.allowed.join(', ') }, JSON.stringify(error));
+      return;
+    }
+    const route = lookup.value;
+    const ctx = new RequestContext(exchange, path, queryStart, lookup.params);
+    if (exchange.hasBody && exchange.method !== 'GET' && exchange.method !== 'HEAD') {
+      this.#withBody(exchange, route, ctx);
+    } else if (route.bodySchema !== undefined) {
+      this.#validate(exchange, route, ctx, undefined);
+    } else {
+      this.#run(exchange, route, ctx);
+    }
+  };
+
+  #withBody(exchange: HttpExchange, route: BoundRoute, ctx: RequestContext): void {
+    if (!isJsonContentType(exchange.headers['content-type'])) {
+      const type = exchange.headers['content-type'] ?? 'none';
+      // The unread body would otherwise be parsed as the next request on this connection.
+      const error = new HttpException(415, `Expected a JSON body (content-type: application/json), got content-type ${String(type)}`);
+      exchange.respond(415, CLOSE_JSON_HEADERS, JSON.stringify(error));
+      return;
+    }
+    exchange.readBody(route.bodyLimit).then(
+      (bytes) => {
+        const parsed = parseJson(bytes);
+        if (parsed instanceof HttpException) this.#fail(exchange, parsed, route);
+        else if (route.bodySchema !== undefined) this.#validate(exchange, route, ctx, parsed.value);
+        else {
+          ctx.body = parsed.value;
+          this.#run(exchange, route, ctx);
+        }
+      },
+      (error: unknown) => this.#fail(exchange, error, route),
+    );
+  }
+
+  #validate(exchange: HttpExchange, route: BoundRoute, ctx: RequestContext, value: unknown): void {
+    const apply = (result: StandardSchemaV1.Result<unknown>): void => {
+      if (result.issues !== undefined) {
+        const issues = result.issues.map(toIssue);
+        this.#fail(exchange, new HttpException(400, 'Validation failed', { details: { issues } }), route);
+        return;
+      }
+      ctx.body = result.value;
+      this.#run(exchange, route, ctx);
+    };
+    try {
+      const result = route.bodySchema!['~standard'].validate(value);
+      if (result instanceof Promise) result.then(apply, (error: unknown) => this.#fail(exchange, error, route));
+      else apply(result);
+    } catch (error) {
+      this.#fail(exchange, error, route);
+    }
+  }
+
+  #run(exchange: HttpExchange, route: BoundRoute, ctx: RequestContext): void {
+    let result: unknown;
+    try {
+      result = route.invoke(ctx);
+    } catch (error) {
+      this.#fail(exchange, error, route);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value: unknown) => this.#send(exchange, value, route),
+        (error: unknown) => this.#fail(exchange, error, route),
+      );
+    } else {
+      this.#send(exchange, result, route);
+    }
+  }
+
+  #send(exchange: HttpExchange, result: unknown, route: BoundRoute): void {
+    if (result === undefined) {
+      exchange.respond(204, NO_HEADERS, undefined);
+      return;
+    }
+    const response = result instanceof HttpResponseBuilder ? result.build() : result;
+    if (response instanceof HttpResponse) {
+      exchange.respond(response.status, response.headers, response.body);
+      return;
+    }
+    let body: string | undefined;
+    try {
+      body = JSON.stringify(response);
+    } catch (error) {
+      this.#fail(exchange, error, route);
+      return;
+    }
+    if (body === undefined) {
+      this.#fail(exchange, new TypeError(`${route.name} returned a ${typeof response}, which is not JSON-serialisable`), route);
+      return;
+    }
+    exchange.respond(200, JSON_HEADERS, body);
+  }
+
+  #fail(exchange: HttpExchange, error: unknown, route: BoundRoute | undefined): void {
+    if (error instanceof HttpException) {
+      exchange.respond(error.status, error.status === 413 ? CLOSE_JSON_HEADERS : JSON_HEADERS, JSON.stringify(error));
+      return;
+    }
+    this.#logger.error(
+      { err: error, method: exchange.method, url: exchange.url, handler: route?.name },
+      `Unhandled error in ${route?.name ?? 'the request handler'}`,
+    );
+    const status = 500;
+    exchange.respond(status, JSON_HEADERS, JSON.stringify({ statusCode: status, message: statusText(status), error: statusText(status) }));
+  }
+}
+
+function isJsonContentType(header: string | string[] | undefined): boolean {
+  if (typeof header !== 'string') return false;
+  const semicolon = header.indexOf(';');
+  const type = (semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+function parseJson(bytes: Uint8Array): { value: unknown } | HttpException {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return new HttpException(400, 'Malformed JSON body: it is not valid UTF-8');
+  }
+  if (text.trim() === '') return { value: undefined };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return new HttpException(400, `Malformed JSON body: ${(error as Error).message}`);
+  }
+  if (POISON_KEYS.test(text) && hasPoisonedKey(value)) {
+    return new HttpException(400, 'Forbidden key in JSON body: "__proto__" and "constructor.prototype" are not accepted');
+  }
+  return { value };
+}
+
+/** True when a parsed value carries a key that would pollute prototypes if merged into an object. */
+function hasPoisonedKey(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item !== 'object' || item === null) continue;
+    if (Object.hasOwn(item, '__proto__')) return true;
+    const ctor: unknown = Object.hasOwn(item, 'constructor') ? (item as { constructor: unknown }).constructor : undefined;
+    if (typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype')) return true;
+    for (const child of Object.values(item)) pending.push(child);
+  }
+  return false;
+}
+
+function toIssue(issue: StandardSchemaV1.Issue): { message: string; path?: (string | number)[] } {
+  if (issue.path === undefined) return { message: issue.message };
+  const path = issue.path.map((segment) => {
+    const key = typeof segment === 'object' ? segment.key : segment;
+    return typeof key === 'symbol' ? String(key) : key;
+  });
+  return { message: issue.message, path };
+}

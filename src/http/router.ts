@@ -1,0 +1,140 @@
+import { ToniError } from '../errors.js';
+
+/** The result of a lookup: a match, a path known under other methods, or nothing. */
+export type RouteLookup<T> = RouteSelection<T> | { kind: 'not-found' };
+
+type RouteSelection<T> =
+  | { kind: 'found'; value: T; params: Record<string, string> }
+  | { kind: 'method-not-allowed'; allowed: readonly string[] };
+
+interface Node<T> {
+  readonly statics: Map<string, Node<T>>;
+  param: { name: string; node: Node<T> } | undefined;
+  wildcard: { name: string; methods: Map<string, T> } | undefined;
+  readonly methods: Map<string, T>;
+}
+
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * Maps method and path to a value. Static paths are one map lookup; paths with `:param`
+ * segments or a trailing `*` go through a segment tree where static segments win over
+ * parameters. A trailing slash is ignored; HEAD falls back to GET.
+ */
+export class Router<T> {
+  readonly #static = new Map<string, Map<string, T>>();
+  readonly #root: Node<T> = createNode();
+
+  add(method: string, path: string, value: T): void {
+    const normalized = normalizePath(path);
+    const segments = normalized.split('/').slice(1);
+    const dynamic = segments.some((segment) => segment.startsWith(':') || segment === '*');
+    const methods = dynamic ? this.#insert(segments, normalized) : getOrCreate(this.#static, normalized);
+    if (methods.has(method)) {
+      throw new ToniError('TONI_ERR_DUPLICATE_ROUTE', `Two handlers are registered for ${method} ${normalized}: remove or rename one of them.`);
+    }
+    methods.set(method, value);
+  }
+
+  find(method: string, rawPath: string): RouteLookup<T> {
+    const path = rawPath.length > 1 && rawPath.charCodeAt(rawPath.length - 1) === 47 ? rawPath.slice(0, -1) : rawPath;
+    const staticMethods = this.#static.get(path);
+    const staticResult = staticMethods === undefined ? undefined : select(staticMethods, method, NO_PARAMS);
+    if (staticResult?.kind === 'found') return staticResult;
+    const params: Record<string, string> = {};
+    const methods = match(this.#root, path.split('/'), 1, params);
+    const dynamicResult = methods === undefined ? undefined : select(methods, method, params);
+    if (dynamicResult?.kind === 'found' || staticResult === undefined) return dynamicResult ?? { kind: 'not-found' };
+    if (dynamicResult === undefined) return staticResult;
+    return { kind: 'method-not-allowed', allowed: [...new Set([...staticResult.allowed, ...dynamicResult.allowed])] };
+  }
+
+  #insert(segments: string[], path: string): Map<string, T> {
+    let node = this.#root;
+    for (const [index, segment] of segments.entries()) {
+      if (segment === '*') {
+        if (index !== segments.length - 1) throw invalidRoute(path, '"*" may only be the last segment');
+        node.wildcard ??= { name: '*', methods: new Map() };
+        return node.wildcard.methods;
+      }
+      if (segment.startsWith(':')) {
+        const name = segment.slice(1);
+        if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw invalidRoute(path, `"${segment}" is not a valid parameter name`);
+        if (node.param !== undefined && node.param.name !== name) {
+          throw invalidRoute(path, `parameter ":${name}" conflicts with ":${node.param.name}" at the same position in another route`);
+        }
+        node.param ??= { name, node: createNode() };
+        node = node.param.node;
+      } else {
+        node = getOrCreate(node.statics, segment, () => createNode<T>());
+      }
+    }
+    return node.methods;
+  }
+}
+
+/** Joins a controller prefix and a route path with single slashes: `('/a/', 'b')` → `/a/b`. */
+export function joinPaths(prefix: string, path: string): string {
+  return normalizePath(`${prefix}/${path}`);
+}
+
+function normalizePath(path: string): string {
+  const joined = `/${path}`.replace(/\/{2,}/g, '/');
+  return joined.length > 1 && joined.endsWith('/') ? joined.slice(0, -1) : joined;
+}
+
+function match<T>(node: Node<T>, segments: string[], index: number, params: Record<string, string>): Map<string, T> | undefined {
+  if (index === segments.length) return node.methods.size > 0 ? node.methods : node.wildcard?.methods;
+  const segment = segments[index]!;
+  const child = node.statics.get(segment);
+  if (child !== undefined) {
+    const found = match(child, segments, index + 1, params);
+    if (found !== undefined) return found;
+  }
+  if (node.param !== undefined && segment.length > 0) {
+    const found = match(node.param.node, segments, index + 1, params);
+    if (found !== undefined) {
+      params[node.param.name] = decodeParam(segment);
+      return found;
+    }
+  }
+  if (node.wildcard !== undefined) {
+    params[node.wildcard.name] = decodeParam(segments.slice(index).join('/'));
+    return node.wildcard.methods;
+  }
+  return undefined;
+}
+
+function select<T>(methods: Map<string, T>, method: string, params: Record<string, string>): RouteSelection<T> {
+  const value = methods.get(method) ?? (method === 'HEAD' ? methods.get('GET') : undefined);
+  if (value !== undefined) return { kind: 'found', value, params };
+  const allowed = [...methods.keys()];
+  if (methods.has('GET')) allowed.push('HEAD');
+  return { kind: 'method-not-allowed', allowed };
+}
+
+function decodeParam(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new URIError(`Malformed percent-encoding in path segment "${value}"`);
+  }
+}
+
+function invalidRoute(path: string, reason: string): ToniError {
+  return new ToniError('TONI_ERR_INVALID_ROUTE', `Invalid route path ${path}: ${reason}.`);
+}
+
+function createNode<T>(): Node<T> {
+  return { statics: new Map(), param: undefined, wildcard: undefined, methods: new Map() };
+}
+
+function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V = () => new Map() as V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+}

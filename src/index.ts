@@ -1,0 +1,15 @@
+export { ToniError, type ToniErrorCode, ERROR_CODES } from './errors.js';
+export { InjectionToken, type Token, type Class, type AbstractClass } from './di/token.js';
+export { inject, type InjectOptions } from './di/inject.js';
+export { Module, Injectable, type ModuleOptions, type DynamicModule, type ModuleImport, type ModuleExport } from './di/module.js';
+export type { Provider, ValueProvider, ClassProvider, FactoryProvider } from './di/provider.js';
+export type { OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown } from './di/lifecycle.js';
+export { Controller, Get, Post, Put, Patch, Delete, type RouteOptions, type HttpMethod } from './http/decorators.js';
+export type { HttpContext } from './http/context.js';
+export { HttpResponse, HttpResponseBuilder, type ResponseBody } from './http/http-response.js';
+export { HttpException, type HttpExceptionOptions } from './http/http-exception.js';
+export type { HttpAdapter, HttpExchange, HttpCloseOptions, IncomingHeaders, ListenAddress } from './http/adapter.js';
+export { ToniFactory } from './app/factory.js';
+export { ToniApplication, type ToniApplicationOptions } from './app/application.js';
+export { ConsoleLogger, type Logger, type LogLevel } from './logger.js';
+export type { WebSocketAdapter, WebSocketBinding } from './websocket/adapter.js';

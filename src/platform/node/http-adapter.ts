@@ -1,0 +1,169 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ToniError } from '../../errors.js';
+import type { HttpAdapter, HttpCloseOptions, HttpExchange, IncomingHeaders, ListenAddress } from '../../http/adapter.js';
+import { HttpException } from '../../http/http-exception.js';
+import type { ResponseBody } from '../../http/http-response.js';
+
+/** Options of `NodeHttpAdapter`. */
+export interface NodeHttpAdapterOptions {
+  /** Milliseconds an idle keep-alive connection stays open (node's default: 5000). */
+  keepAliveTimeout?: number;
+  /** Milliseconds allowed to receive a request's headers (node's default: 60000). */
+  headersTimeout?: number;
+  /** Milliseconds allowed to receive a whole request (node's default: 300000). */
+  requestTimeout?: number;
+}
+
+/**
+ * toni's default HTTP adapter, on `node:http`. Pass it to `ToniFactory.create` explicitly to
+ * set options, or to reach the `http.Server` (e.g. for another upgrade handler).
+ *
+ * @example
+ * const app = await ToniFactory.create(AppModule, new NodeHttpAdapter({ keepAliveTimeout: 10_000 }));
+ */
+export class NodeHttpAdapter implements HttpAdapter {
+  readonly #options: NodeHttpAdapterOptions;
+  #server: Server | undefined;
+  #inFlight = 0;
+  #closing = false;
+  #drained: (() => void) | undefined;
+
+  constructor(options: NodeHttpAdapterOptions = {}) {
+    this.#options = options;
+  }
+
+  /** The underlying `http.Server`, once `listen` was called. */
+  get server(): Server | undefined {
+    return this.#server;
+  }
+
+  async listen(handler: (exchange: HttpExchange) => void, port: number, host?: string): Promise<ListenAddress> {
+    if (this.#server !== undefined) throw new ToniError('TONI_ERR_APP_STATE', 'NodeHttpAdapter.listen() was called twice; create one adapter per application.');
+    const server = createServer((req, res) => {
+      this.#inFlight++;
+      res.once('close', this.#onResponseClosed);
+      if (this.#closing) res.shouldKeepAlive = false;
+      handler(new NodeExchange(req, res));
+    });
+    if (this.#options.keepAliveTimeout !== undefined) server.keepAliveTimeout = this.#options.keepAliveTimeout;
+    if (this.#options.headersTimeout !== undefined) server.headersTimeout = this.#options.headersTimeout;
+    if (this.#options.requestTimeout !== undefined) server.requestTimeout = this.#options.requestTimeout;
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        reject(new ToniError('TONI_ERR_LISTEN_FAILED', `Cannot listen on ${host ?? '(all interfaces)'}:${port}: ${error.code ?? error.message}.`, { cause: error }));
+      };
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    return { host: host ?? address.address, port: address.port };
+  }
+
+  async close(options: HttpCloseOptions): Promise<void> {
+    const server = this.#server;
+    if (server === undefined || this.#closing) return;
+    this.#closing = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    if (this.#inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.#drained = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, options.timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    server.closeAllConnections();
+    await closed;
+  }
+
+  readonly #onResponseClosed = (): void => {
+    this.#inFlight--;
+    if (this.#closing) {
+      this.#server?.closeIdleConnections();
+      if (this.#inFlight === 0) this.#drained?.();
+    }
+  };
+}
+
+class NodeExchange implements HttpExchange {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    this.#req = req;
+    this.#res = res;
+  }
+
+  get method(): string { return this.#req.method ?? 'GET'; }
+  get url(): string { return this.#req.url ?? '/'; }
+  get headers(): IncomingHeaders { return this.#req.headers; }
+  get remoteAddress(): string | undefined { return this.#req.socket.remoteAddress; }
+  get raw(): IncomingMessage { return this.#req; }
+
+  get hasBody(): boolean {
+    const headers = this.#req.headers;
+    const length = headers['content-length'];
+    return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+  }
+
+  readBody(limit: number): Promise<Uint8Array> {
+    const req = this.#req;
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) return Promise.reject(tooLarge(limit));
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const onData = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > limit) {
+          cleanup();
+          // Stop buffering; the 413 response closes the connection and discards the rest.
+          req.pause();
+          reject(tooLarge(limit));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+      };
+      const onError = (error: Error) => {
+        cleanup();
+        reject(error);
+      };
+      const cleanup = () => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onError);
+    });
+  }
+
+  respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void {
+    const res = this.#res;
+    if (res.headersSent || res.destroyed) return;
+    if (status === 413 || headers['connection'] === 'close') res.shouldKeepAlive = false;
+    res.statusCode = status;
+    for (const name in headers) res.setHeader(name, headers[name]!);
+    if (body === undefined || status === 204 || status === 304) {
+      res.end();
+      return;
+    }
+    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    res.end(body);
+  }
+}
+
+function tooLarge(limit: number): HttpException {
+  return new HttpException(413, `Request body is larger than the limit of ${limit} bytes`);
+}

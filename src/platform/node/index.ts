@@ -1,0 +1,1 @@
+export { NodeHttpAdapter, type NodeHttpAdapterOptions } from './http-adapter.js';

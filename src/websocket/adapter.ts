@@ -1,0 +1,22 @@
+import type { HttpAdapter } from '../http/adapter.js';
+import type { Logger } from '../logger.js';
+
+/** What the application hands a WebSocket adapter when it starts listening. */
+export interface WebSocketBinding {
+  /** The HTTP adapter whose server the WebSocket adapter shares. */
+  readonly http: HttpAdapter;
+  /** Every provider instance of the application; the adapter picks the gateways among them. */
+  readonly instances: readonly unknown[];
+  readonly logger: Logger;
+}
+
+/**
+ * A WebSocket server implementation that `app.useWebSocketAdapter()` accepts.
+ * `WsAdapter` (in `toni/node`) implements it on the `ws` library.
+ */
+export interface WebSocketAdapter {
+  /** Starts accepting upgrades, once the HTTP adapter listens. */
+  bind(binding: WebSocketBinding): Promise<void>;
+  /** Closes every connection with 1001 and waits for the gateways' `onDisconnect` hooks. */
+  close(): Promise<void>;
+}
