@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   TONI_ERR_INVALID_ROUTE: 'A route path cannot be parsed.',
   TONI_ERR_INVALID_OPTION: 'An option has a value outside its allowed range.',
   TONI_ERR_APP_STATE: 'An application method was called in a state that does not allow it.',
+  TONI_ERR_INVALID_GATEWAY: 'A gateway has an invalid path or port.',
+  TONI_ERR_DUPLICATE_GATEWAY: 'Two gateways serve the same path.',
+  TONI_ERR_WS_ADAPTER: 'The WebSocket adapter cannot work with this application.',
   TONI_ERR_LISTEN_FAILED: 'The HTTP server could not listen on the requested address.',
 } as const;
 

@@ -93,7 +93,7 @@ export class ToniApplication {
     this.#address = await http.listen(handler.handle, port, host);
     if (this.#webSocketAdapter !== undefined) {
       const instances = [...container.instances()].map((entry) => entry.instance);
-      await this.#webSocketAdapter.bind({ http, instances, logger });
+      await this.#webSocketAdapter.bind({ http, address: this.#address, instances, logger });
     }
     this.#state = 'listening';
     logger.info({ url: this.getUrl() }, 'toni application listening');

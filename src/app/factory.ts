@@ -6,7 +6,7 @@ import { ToniError } from '../errors.js';
 import type { HttpAdapter } from '../http/adapter.js';
 import { RequestHandler } from '../http/request-handler.js';
 import { ConsoleLogger, silentLogger } from '../logger.js';
-import { isGateway } from '../websocket/gateway.js';
+import { findGateways } from '../websocket/gateway-host.js';
 import type { WebSocketAdapter } from '../websocket/adapter.js';
 import { type ToniApplicationOptions, ToniApplication } from './application.js';
 import { assertBodyLimit, buildRouter } from './routes.js';
@@ -39,6 +39,7 @@ export const ToniFactory = {
 
     const container = await Container.create(rootModule);
     const router = buildRouter(container, bodyLimit);
+    const gateways = findGateways([...container.instances()].map((entry) => entry.instance));
     await callLifecycleHook(container, 'onModuleInit');
     await callLifecycleHook(container, 'onApplicationBootstrap');
     return new ToniApplication({
@@ -47,7 +48,7 @@ export const ToniFactory = {
       handler: new RequestHandler(router, logger),
       logger,
       shutdownTimeout,
-      hasGateways: [...container.instances()].some(({ instance }) => isGateway(instance)),
+      hasGateways: gateways.length > 0,
       defaultWebSocketAdapter,
     });
   },

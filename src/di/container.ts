@@ -28,6 +28,7 @@ export interface ModuleNode {
 export interface ProviderRecord {
   readonly definition: NormalizedProvider;
   readonly owner: ModuleNode;
+  readonly kind: 'provider' | 'controller' | 'module';
   state: 'new' | 'resolving' | 'pending' | 'done';
   instance?: unknown;
   pending?: Promise<unknown>;
@@ -47,6 +48,8 @@ export class Container {
   readonly modules: readonly ModuleNode[];
   readonly #globals: ModuleNode[];
   readonly #resolving: ProviderRecord[] = [];
+  /** Records in the order their instances were created: every dependency before its dependents. */
+  readonly #created: ProviderRecord[] = [];
 
   private constructor(root: ModuleNode, modules: ModuleNode[]) {
     this.root = root;
@@ -64,7 +67,7 @@ export class Container {
     return container;
   }
 
-  /** The singleton for `token`: visible from the root module, else declared anywhere in the graph. */
+  /** The singleton for `token`: visible from the root module, else a provider or controller declared anywhere in the graph. */
   get<T>(token: Token<T>): T {
     const record = this.#lookup(this.root, token) ?? this.#declaredAnywhere(token);
     if (record === undefined) throw this.#missing(token, this.root, [`app.get(${tokenName(token)})`]);
@@ -74,23 +77,17 @@ export class Container {
     return record.instance as T;
   }
 
-  /** Every created instance with the module that owns it, dependencies' modules first. */
-  *instances(options: { includeValues?: boolean } = {}): Generator<{ instance: unknown; module: ModuleNode; kind: 'provider' | 'controller' | 'module' }> {
+  /**
+   * Every created instance with the module that owns it, in creation order: imported modules
+   * before their importers, and every dependency (a global module's provider too) before its dependents.
+   */
+  *instances(options: { includeValues?: boolean } = {}): Generator<{ instance: unknown; module: ModuleNode; kind: ProviderRecord['kind'] }> {
     const seen = new Set<unknown>();
-    for (const module of this.modules) {
-      const groups = [
-        ['provider', [...module.providers.values()]],
-        ['controller', module.controllers],
-        ['module', [module.self]],
-      ] as const;
-      for (const [kind, records] of groups) {
-        for (const record of records) {
-          if (record.state !== 'done' || seen.has(record.instance)) continue;
-          if (record.definition.kind === 'value' && options.includeValues !== true) continue;
-          seen.add(record.instance);
-          yield { instance: record.instance, module, kind };
-        }
-      }
+    for (const record of this.#created) {
+      if (seen.has(record.instance)) continue;
+      if (record.definition.kind === 'value' && options.includeValues !== true) continue;
+      seen.add(record.instance);
+      yield { instance: record.instance, module: record.owner, kind: record.kind };
     }
   }
 
@@ -137,14 +134,26 @@ export class Container {
       const value = runInInjectionContext(context, () => construct(definition, context));
       if (definition.kind === 'factory' && isPromiseLike(value)) {
         record.state = 'pending';
-        record.pending = Promise.resolve(value).then((instance) => {
-          record.instance = instance;
-          record.state = 'done';
-        });
+        record.pending = Promise.resolve(value).then(
+          (instance) => {
+            record.instance = instance;
+            record.state = 'done';
+            this.#created.push(record);
+          },
+          async (error: unknown) => {
+            // An async factory that injected another async factory's token before its first
+            // await rejects instead of throwing: wait for that dependency and call it again.
+            if (!(error instanceof AwaitDependency)) throw error;
+            await error.record.pending;
+            record.state = 'new';
+            await this.#resolveAsync(record, parentChain);
+          },
+        );
         throw new AwaitDependency(record);
       }
       record.instance = value;
       record.state = 'done';
+      this.#created.push(record);
       return value;
     } finally {
       this.#resolving.pop();
@@ -161,7 +170,10 @@ export class Container {
   }
 
   #declaredAnywhere(token: Token): ProviderRecord | undefined {
-    return firstDefined(this.modules, (module) => module.providers.get(token));
+    return firstDefined(
+      this.modules,
+      (module) => module.providers.get(token) ?? module.controllers.find((controller) => controller.definition.token === token),
+    );
   }
 
   #cycle(record: ProviderRecord): ToniError {
@@ -236,7 +248,7 @@ async function buildGraph(
     global: dynamic?.global ?? base.global ?? false,
     self: undefined as unknown as ProviderRecord,
   };
-  (node as { self: ProviderRecord }).self = record({ kind: 'class', token: type, useClass: type }, node);
+  (node as { self: ProviderRecord }).self = record({ kind: 'class', token: type, useClass: type }, node, 'module');
   seen.set(resolved, node);
 
   const imports = [...(base.imports ?? []), ...(dynamic?.imports ?? [])];
@@ -249,13 +261,13 @@ async function buildGraph(
   }
   for (const provider of [...(base.providers ?? []), ...(dynamic?.providers ?? [])]) {
     const definition = normalizeProvider(provider, node.name);
-    node.providers.set(definition.token, record(definition, node));
+    node.providers.set(definition.token, record(definition, node, 'provider'));
   }
   for (const controller of [...(base.controllers ?? []), ...(dynamic?.controllers ?? [])]) {
     if (typeof controller !== 'function') {
       throw new ToniError('TONI_ERR_INVALID_CONTROLLER', `${node.name} lists ${String(controller)} as a controller; controllers must be classes decorated with @Controller().`);
     }
-    node.controllers.push(record({ kind: 'class', token: controller, useClass: controller }, node));
+    node.controllers.push(record({ kind: 'class', token: controller, useClass: controller }, node, 'controller'));
   }
   for (const exported of [...(base.exports ?? []), ...(dynamic?.exports ?? [])]) {
     const reexported = importedByEntry.get(exported);
@@ -266,8 +278,8 @@ async function buildGraph(
   return node;
 }
 
-function record(definition: NormalizedProvider, owner: ModuleNode): ProviderRecord {
-  return { definition, owner, state: 'new' };
+function record(definition: NormalizedProvider, owner: ModuleNode, kind: ProviderRecord['kind']): ProviderRecord {
+  return { definition, owner, kind, state: 'new' };
 }
 
 function exportedRecord(module: ModuleNode, token: Token, seen: Set<ModuleNode>): ProviderRecord | undefined {

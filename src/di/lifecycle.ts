@@ -25,8 +25,8 @@ export interface HookOptions {
 }
 
 /**
- * Calls `hook` on every instance that has it, module by module with imported modules first
- * (reversed for shutdown), awaiting each.
+ * Calls `hook` on every instance that has it, dependencies first (imported modules before their
+ * importers; reversed for shutdown), awaiting each.
  */
 export async function callLifecycleHook(container: Container, hook: Hook, options: HookOptions = {}): Promise<void> {
   const instances = [...container.instances()];

@@ -1,5 +1,5 @@
 import { ToniError } from '../errors.js';
-import type { Provider } from './provider.js';
+import type { CheckedProviders, Provider } from './provider.js';
 import { type Class, type Token, InjectionToken } from './token.js';
 
 /**
@@ -40,7 +40,7 @@ const knownOwners = new WeakMap<object, string[]>();
  * @Module({ imports: [BroadcastModule], controllers: [EventsController], providers: [NotificationService] })
  * export class AppModule {}
  */
-export function Module(options: ModuleOptions = {}) {
+export function Module<const P extends readonly Provider[] = []>(options: ModuleOptions & { providers?: CheckedProviders<P> } = {}) {
   return (target: Class, context: ClassDecoratorContext): void => {
     if (context.kind !== 'class') throw new TypeError('@Module() decorates classes only');
     moduleOptions.set(target, options);

@@ -21,6 +21,20 @@ export interface FactoryProvider<T = unknown> {
 /** How a module declares a provider: a class, or an object naming the token and how to build it. */
 export type Provider<T = unknown> = Class<T> | ValueProvider<T> | ClassProvider<T> | FactoryProvider<T>;
 
+/**
+ * `P` checked against its own token: a value, class or factory must produce the type of `provide`.
+ * `Provider` alone cannot relate the two, since each entry of a module's `providers` has its own type.
+ */
+export type CheckedProvider<P> = P extends { provide: Token<infer T> }
+  ? P extends { useValue: unknown } ? ValueProvider<T>
+  : P extends { useClass: unknown } ? ClassProvider<T>
+  : P extends { useFactory: unknown } ? FactoryProvider<T>
+  : Provider
+  : Provider;
+
+/** A list of providers, each checked against its own token. */
+export type CheckedProviders<P extends readonly Provider[]> = P & { readonly [K in keyof P]: CheckedProvider<P[K]> };
+
 /** A provider reduced to one shape. */
 export type NormalizedProvider =
   | { kind: 'class'; token: Token; useClass: Class }

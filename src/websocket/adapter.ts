@@ -1,10 +1,12 @@
-import type { HttpAdapter } from '../http/adapter.js';
+import type { HttpAdapter, ListenAddress } from '../http/adapter.js';
 import type { Logger } from '../logger.js';
 
 /** What the application hands a WebSocket adapter when it starts listening. */
 export interface WebSocketBinding {
   /** The HTTP adapter whose server the WebSocket adapter shares. */
   readonly http: HttpAdapter;
+  /** Where the HTTP adapter listens; gateways on their own port use the same host. */
+  readonly address: ListenAddress;
   /** Every provider instance of the application; the adapter picks the gateways among them. */
   readonly instances: readonly unknown[];
   readonly logger: Logger;

@@ -1,1 +1,2 @@
 export { NodeHttpAdapter, type NodeHttpAdapterOptions } from './http-adapter.js';
+export { WsAdapter, type WsAdapterOptions } from './ws-adapter.js';

@@ -1,0 +1,346 @@
+import { type IncomingMessage, type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
+import { ToniError } from '../../errors.js';
+import { statusText } from '../../http/status.js';
+import type { WebSocketAdapter, WebSocketBinding } from '../../websocket/adapter.js';
+import type { WsConnection } from '../../websocket/client.js';
+import { type ClientSession, type GatewayEntry, GatewayHost } from '../../websocket/gateway-host.js';
+import { WsHandshake } from '../../websocket/handshake.js';
+import { WsMessage } from '../../websocket/message.js';
+import { NodeHttpAdapter } from './http-adapter.js';
+
+/** Options of `WsAdapter`; every one has a default. */
+export interface WsAdapterOptions {
+  /** Largest accepted message in bytes; a bigger frame closes the connection with 1009. Default 1 MiB. */
+  maxPayload?: number;
+  /** Milliseconds between heartbeat pings to a quiet client; 0 turns heartbeats off. Default 30 000. */
+  heartbeatInterval?: number;
+  /** Milliseconds a client has to answer a ping before it is closed (kind `timeout`). Default 10 000. */
+  heartbeatTimeout?: number;
+  /**
+   * Origins browsers may connect from (e.g. `['https://app.example.com']`), or a predicate.
+   * Others are refused with 403, which stops cross-site WebSocket hijacking. Requests without
+   * an `Origin` header (non-browser clients) are not affected. Default: every origin.
+   */
+  allowedOrigins?: readonly string[] | ((origin: string) => boolean);
+  /** Most simultaneous connections (handshakes included); beyond, upgrades get 503. Default: no limit. */
+  maxConnections?: number;
+  /** permessage-deflate; costs CPU and memory per connection. Default: off. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** Milliseconds `app.close()` waits for clients to complete the close handshake before cutting them off. Default 5 000. */
+  closeTimeout?: number;
+}
+
+const DEFAULTS = {
+  maxPayload: 1024 * 1024,
+  heartbeatInterval: 30_000,
+  heartbeatTimeout: 10_000,
+  maxConnections: Number.POSITIVE_INFINITY,
+  closeTimeout: 5_000,
+};
+
+type Routes = Map<string, GatewayEntry>;
+
+/**
+ * The WebSocket adapter on the `ws` library. Gateways share the HTTP server's port (upgrades are
+ * routed by path) unless they declare their own `port`.
+ *
+ * @example
+ * const app = await ToniFactory.create(AppModule, new NodeHttpAdapter());
+ * app.useWebSocketAdapter(new WsAdapter({ allowedOrigins: ['https://chat.example.com'] }));
+ * await app.listen(3000, '127.0.0.1');
+ */
+export class WsAdapter implements WebSocketAdapter {
+  readonly #options: Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & Pick<WsAdapterOptions, 'allowedOrigins'>;
+  readonly #connections = new Set<NodeConnection>();
+  readonly #ownServers = new Map<number, { server: Server; routes: Routes; port: number }>();
+  #host: GatewayHost | undefined;
+  #binding: WebSocketBinding | undefined;
+  #wss: WebSocketServer | undefined;
+  #sharedServer: Server | undefined;
+  #sharedRoutes: Routes = new Map();
+  #pending = 0;
+  #closing = false;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #clock = Date.now();
+
+  constructor(options: WsAdapterOptions = {}) {
+    this.#options = { ...DEFAULTS, perMessageDeflate: false, ...withoutUndefined(options) };
+    validate(this.#options);
+  }
+
+  async bind(binding: WebSocketBinding): Promise<void> {
+    if (this.#host !== undefined) throw new ToniError('TONI_ERR_APP_STATE', 'A WsAdapter serves one application; create one per application.');
+    this.#binding = binding;
+    this.#host = new GatewayHost(binding.instances, binding.logger);
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.#options.maxPayload,
+      perMessageDeflate: this.#options.perMessageDeflate,
+      clientTracking: false,
+    });
+    for (const entry of this.#host.entries) {
+      if (entry.port === undefined) this.#sharedRoutes.set(entry.path, entry);
+      else {
+        const own = this.#ownServers.get(entry.port) ?? { server: createOwnServer(), routes: new Map(), port: entry.port };
+        own.routes.set(entry.path, entry);
+        this.#ownServers.set(entry.port, own);
+      }
+    }
+    if (this.#sharedRoutes.size > 0) this.#attachShared(binding);
+    for (const own of this.#ownServers.values()) await this.#listenOwn(own, binding.address.host);
+    this.#startHeartbeat();
+  }
+
+  /** `ws://host:port/path` of a gateway, once the application listens. */
+  getUrl(path: string): string {
+    const binding = this.#binding;
+    const entry = this.#host?.entries.find((candidate) => candidate.path === path);
+    if (binding === undefined || entry === undefined) {
+      throw new ToniError('TONI_ERR_APP_STATE', `No gateway serves ${path} on a listening application.`);
+    }
+    const port = entry.port === undefined ? binding.address.port : this.#ownServers.get(entry.port)!.port;
+    const host = binding.address.host === '0.0.0.0' ? '127.0.0.1' : binding.address.host === '::' ? '::1' : binding.address.host;
+    return `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+  }
+
+  /** Number of open WebSocket connections. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#heartbeat);
+    this.#sharedServer?.off('upgrade', this.#onSharedUpgrade);
+    const sessions = [...this.#connections].map((connection) => connection.session);
+    for (const connection of this.#connections) {
+      connection.session?.markCause({ kind: 'server-shutdown' });
+      connection.close(1001, 'Server shutting down');
+    }
+    const finished = Promise.all(sessions.map((session) => session?.finished));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      finished.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, this.#options.closeTimeout, true))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) for (const connection of this.#connections) connection.terminate();
+    await finished;
+    await Promise.all([...this.#ownServers.values()].map(({ server }) => closeServer(server)));
+    this.#wss?.close();
+  }
+
+  #attachShared(binding: WebSocketBinding): void {
+    const http = binding.http;
+    if (!(http instanceof NodeHttpAdapter) || http.server === undefined) {
+      const paths = [...this.#sharedRoutes.keys()].join(', ');
+      throw new ToniError(
+        'TONI_ERR_WS_ADAPTER',
+        `WsAdapter shares the node:http server of NodeHttpAdapter, but the application uses ${http.constructor.name}. ` +
+          `Use NodeHttpAdapter, or give the gateways on ${paths} their own port.`,
+      );
+    }
+    this.#sharedServer = http.server;
+    http.server.on('upgrade', this.#onSharedUpgrade);
+  }
+
+  readonly #onSharedUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    void this.#upgrade(req, socket, head, this.#sharedRoutes);
+  };
+
+  async #listenOwn(own: { server: Server; routes: Routes; port: number }, host: string): Promise<void> {
+    own.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head, own.routes));
+    await new Promise<void>((resolve, reject) => {
+      own.server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new ToniError('TONI_ERR_LISTEN_FAILED', `Cannot listen for gateways on ${host}:${own.port}: ${error.code ?? error.message}.`, { cause: error }));
+      });
+      own.server.listen(own.port, host, resolve);
+    });
+    own.port = (own.server.address() as AddressInfo).port;
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, routes: Routes): Promise<void> {
+    socket.on('error', ignore);
+    const url = req.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const path = trimSlash(queryStart < 0 ? url : url.slice(0, queryStart));
+    const entry = routes.get(path);
+    if (entry === undefined) return refuse(socket, 404, `No WebSocket gateway at ${path}`);
+    if (this.#closing) return refuse(socket, 503, 'Server shutting down');
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse(socket, 400, 'Expected Upgrade: websocket');
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.#originAllowed(origin)) return refuse(socket, 403, `Origin ${origin} is not allowed`);
+    if (this.#connections.size + this.#pending >= this.#options.maxConnections) return refuse(socket, 503, 'Too many connections');
+
+    const handshake = new WsHandshake({ url, headers: req.headers, remoteAddress: req.socket.remoteAddress });
+    this.#pending++;
+    let verdict;
+    try {
+      verdict = await this.#host!.authorize(entry, handshake);
+    } finally {
+      this.#pending--;
+    }
+    if (!verdict.accepted) return refuse(socket, verdict.status, verdict.message);
+    if (this.#closing) return refuse(socket, 503, 'Server shutting down');
+    if (socket.destroyed) return;
+    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#accept(entry, handshake, ws));
+  }
+
+  #accept(entry: GatewayEntry, handshake: WsHandshake, ws: WebSocket): void {
+    const connection = new NodeConnection(ws, this.#clock);
+    this.#connections.add(connection);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      connection.lastSeen = this.#clock;
+      connection.awaitingPongSince = 0;
+      connection.session!.receive(isBinary ? WsMessage.binary(data) : WsMessage.text(data.toString()));
+    });
+    ws.on('pong', () => {
+      connection.lastSeen = this.#clock;
+      connection.awaitingPongSince = 0;
+    });
+    ws.on('error', (error: Error) => {
+      connection.error ??= error;
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.#connections.delete(connection);
+      connection.session!.ended(code, reason.toString(), connection.error);
+    });
+    connection.session = this.#host!.open(entry, handshake, connection);
+  }
+
+  #originAllowed(origin: string): boolean {
+    const allowed = this.#options.allowedOrigins;
+    if (allowed === undefined) return true;
+    if (typeof allowed === 'function') return allowed(origin);
+    const normalized = origin.toLowerCase();
+    return allowed.some((candidate) => candidate.toLowerCase() === normalized);
+  }
+
+  #startHeartbeat(): void {
+    const { heartbeatInterval, heartbeatTimeout } = this.#options;
+    if (heartbeatInterval === 0) return;
+    this.#heartbeat = setInterval(() => {
+      const now = (this.#clock = Date.now());
+      for (const connection of this.#connections) {
+        if (connection.awaitingPongSince > 0) {
+          if (now - connection.awaitingPongSince >= heartbeatTimeout) {
+            connection.session?.markCause({ kind: 'timeout' });
+            connection.terminate();
+          }
+        } else if (now - connection.lastSeen >= heartbeatInterval) {
+          connection.awaitingPongSince = now;
+          connection.ping();
+        }
+      }
+    }, Math.max(1, Math.min(heartbeatInterval, heartbeatTimeout)));
+    this.#heartbeat.unref();
+  }
+}
+
+/** One `ws` socket as the core's `WsConnection`. */
+class NodeConnection implements WsConnection {
+  readonly ws: WebSocket;
+  session: ClientSession | undefined;
+  error: Error | undefined;
+  lastSeen: number;
+  awaitingPongSince = 0;
+
+  constructor(ws: WebSocket, now: number) {
+    this.ws = ws;
+    this.lastSeen = now;
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(message: WsMessage): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    switch (message.kind) {
+      case 'text':
+        this.ws.send(message.data as string);
+        break;
+      case 'binary':
+        this.ws.send(message.data, { binary: true });
+        break;
+      case 'ping':
+        this.ws.ping(message.data);
+        break;
+      case 'pong':
+        this.ws.pong(message.data);
+        break;
+    }
+    return true;
+  }
+
+  ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ statusCode: status, message, error: statusText(status) });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText(status)}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+function createOwnServer(): Server {
+  return createServer((_req, res) => {
+    const body = JSON.stringify({ statusCode: 426, message: 'This port serves WebSocket gateways only', error: statusText(426) });
+    res.writeHead(426, { 'content-type': 'application/json; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
+    res.end(body);
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function trimSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+function ignore(): void {}
+
+function withoutUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+function validate(options: Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & Pick<WsAdapterOptions, 'allowedOrigins'>): void {
+  const check = (name: string, value: number, min: number) => {
+    if (typeof value !== 'number' || Number.isNaN(value) || value < min || (!Number.isInteger(value) && value !== Number.POSITIVE_INFINITY)) {
+      throw new ToniError('TONI_ERR_INVALID_OPTION', `WsAdapter option ${name} must be an integer >= ${min}, got ${String(value)}.`);
+    }
+  };
+  check('maxPayload', options.maxPayload, 1);
+  check('heartbeatInterval', options.heartbeatInterval, 0);
+  check('heartbeatTimeout', options.heartbeatTimeout, 1);
+  check('maxConnections', options.maxConnections, 1);
+  check('closeTimeout', options.closeTimeout, 0);
+  const origins = options.allowedOrigins;
+  if (origins !== undefined && typeof origins !== 'function' && (!Array.isArray(origins) || origins.some((origin) => typeof origin !== 'string'))) {
+    throw new ToniError('TONI_ERR_INVALID_OPTION', 'WsAdapter option allowedOrigins must be an array of origin strings or a function.');
+  }
+}

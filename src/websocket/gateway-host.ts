@@ -1,0 +1,278 @@
+import { ToniError } from '../errors.js';
+import { HttpException } from '../http/http-exception.js';
+import type { Logger } from '../logger.js';
+import { type CloseRequester, type WsConnection, WsClient } from './client.js';
+import type { DisconnectReason } from './disconnect-reason.js';
+import { type Gateway, isGateway } from './gateway.js';
+import type { WsHandshake } from './handshake.js';
+import type { WsMessage } from './message.js';
+
+/**
+ * A provider that wants to know about every client: the broadcast registry implements it.
+ * `clientConnected` runs after the handshake and before `onConnect`.
+ */
+export interface ConnectionObserver {
+  clientConnected(client: WsClient, gateway: GatewayEntry): unknown;
+  clientDisconnected(client: WsClient, gateway: GatewayEntry): unknown;
+}
+
+/** Marks a provider as a `ConnectionObserver`. */
+export const CONNECTION_OBSERVER: unique symbol = Symbol.for('toni.connectionObserver');
+
+/** A gateway with the name and address it is served under. */
+export interface GatewayEntry {
+  readonly gateway: Gateway;
+  /** The gateway's class name, for logs. */
+  readonly name: string;
+  readonly path: string;
+  /** Its own port, or undefined when it shares the HTTP server's. */
+  readonly port: number | undefined;
+}
+
+/** The outcome of `onHandshake`. */
+export type HandshakeVerdict = { accepted: true } | { accepted: false; status: number; message: string };
+
+/**
+ * The transport-independent half of WebSocket support: finds the gateways, runs their hooks in
+ * the promised order with every exception caught and logged, and tracks the open sessions.
+ * WebSocket adapters own the sockets and call into it.
+ */
+export class GatewayHost {
+  readonly entries: readonly GatewayEntry[];
+  readonly #logger: Logger;
+  readonly #observers: ConnectionObserver[];
+  readonly #sessions = new Set<ClientSession>();
+
+  constructor(instances: readonly unknown[], logger: Logger) {
+    this.entries = findGateways(instances);
+    this.#logger = logger;
+    this.#observers = instances.filter(isObserver);
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  sessions(): IterableIterator<ClientSession> {
+    return this.#sessions.values();
+  }
+
+  /** Runs `onHandshake`; never rejects. */
+  async authorize(entry: GatewayEntry, handshake: WsHandshake): Promise<HandshakeVerdict> {
+    if (entry.gateway.onHandshake === undefined) return { accepted: true };
+    try {
+      const verdict: unknown = await entry.gateway.onHandshake(handshake);
+      if (verdict === true) return { accepted: true };
+      if (verdict !== false) {
+        this.#logger.warn({ gateway: entry.name, returned: typeof verdict }, `${entry.name}.onHandshake returned ${String(verdict)} instead of a boolean; the connection is refused. Return true to accept.`);
+      }
+      return { accepted: false, status: 401, message: 'Unauthorized' };
+    } catch (error) {
+      if (error instanceof HttpException) return { accepted: false, status: error.status, message: error.message };
+      this.#logger.error({ err: error, gateway: entry.name, url: handshake.url }, `${entry.name}.onHandshake threw; the connection is refused with 500`);
+      return { accepted: false, status: 500, message: 'Internal Server Error' };
+    }
+  }
+
+  /** Starts a session for an upgraded connection: registration, `onConnect`, then messages. */
+  open(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection): ClientSession {
+    const session = new ClientSession(entry, handshake, connection, this.#logger, this.#observers, () => this.#sessions.delete(session));
+    this.#sessions.add(session);
+    session.start();
+    return session;
+  }
+}
+
+/**
+ * One client's life: its message queue and the order of its hooks. The adapter reports what
+ * the socket does (`receive`, `ended`); the session decides when hooks run.
+ */
+export class ClientSession implements CloseRequester {
+  readonly client: WsClient;
+  readonly entry: GatewayEntry;
+  readonly connection: WsConnection;
+  readonly #logger: Logger;
+  readonly #observers: readonly ConnectionObserver[];
+  readonly #onFinished: () => void;
+  #queue: (WsMessage | undefined)[] = [];
+  #head = 0;
+  #ready = false;
+  #busy = false;
+  #rejected = false;
+  #cause: DisconnectReason | undefined;
+  #ended: { code: number; reason: string; error: Error | undefined } | undefined;
+  #disconnecting = false;
+  #resolveFinished!: () => void;
+  /** Resolves once `onDisconnect` has run and the client is deregistered. */
+  readonly finished: Promise<void>;
+
+  constructor(
+    entry: GatewayEntry,
+    handshake: WsHandshake,
+    connection: WsConnection,
+    logger: Logger,
+    observers: readonly ConnectionObserver[],
+    onFinished: () => void,
+  ) {
+    this.entry = entry;
+    this.connection = connection;
+    this.#logger = logger;
+    this.#observers = observers;
+    this.#onFinished = onFinished;
+    this.client = new WsClient(handshake, connection, this);
+    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+  }
+
+  /** Registration, then `onConnect`; messages received meanwhile wait. */
+  start(): void {
+    void this.#connect();
+  }
+
+  /** A text or binary message arrived. */
+  receive(message: WsMessage): void {
+    if (this.#rejected) return;
+    this.#queue.push(message);
+    if (this.#ready && !this.#busy) this.#pump();
+  }
+
+  /** Records why the server is closing the connection, before it closes (first cause wins). */
+  markCause(reason: DisconnectReason): void {
+    this.#cause ??= reason;
+  }
+
+  /** The socket is closed: run `onDisconnect` once the running and queued messages are done. */
+  ended(code: number, reason: string, error?: Error): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = { code, reason, error };
+    if (this.#ready && !this.#busy) void this.#disconnect();
+  }
+
+  requestClose(code: number, reason: string): Promise<void> {
+    if (!isSendableCloseCode(code)) {
+      return Promise.reject(new RangeError(`Invalid WebSocket close code ${code}: use 1000, 1001-1003, 1007-1014 or 3000-4999`));
+    }
+    if (encoder.encode(reason).byteLength > 123) return Promise.reject(new RangeError('A close reason is limited to 123 bytes'));
+    this.markCause({ kind: 'server-close', code, reason });
+    if (this.connection.isOpen) this.connection.close(code, reason);
+    return this.finished;
+  }
+
+  async #connect(): Promise<void> {
+    const { gateway } = this.entry;
+    try {
+      for (const observer of this.#observers) await observer.clientConnected(this.client, this.entry);
+      if (gateway.onConnect !== undefined && this.#ended === undefined) await gateway.onConnect(this.client);
+    } catch (error) {
+      this.#logError('onConnect', error);
+      this.#rejected = true;
+      this.#queue = [];
+      this.markCause({ kind: 'error', error: toError(error) });
+      if (this.connection.isOpen) this.connection.close(1011, 'Internal error');
+    }
+    this.#ready = true;
+    this.#pump();
+  }
+
+  #pump(): void {
+    this.#busy = true;
+    const { gateway } = this.entry;
+    while (this.#head < this.#queue.length) {
+      const message = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = undefined;
+      let result: unknown;
+      try {
+        result = gateway.onMessage(this.client, message);
+      } catch (error) {
+        this.#logError('onMessage', error);
+        continue;
+      }
+      if (result instanceof Promise) {
+        result.then(this.#resume, this.#resumeAfterError);
+        return;
+      }
+    }
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#busy = false;
+    if (this.#ended !== undefined) void this.#disconnect();
+  }
+
+  readonly #resume = (): void => this.#pump();
+
+  readonly #resumeAfterError = (error: unknown): void => {
+    this.#logError('onMessage', error);
+    this.#pump();
+  };
+
+  async #disconnect(): Promise<void> {
+    if (this.#disconnecting) return;
+    this.#disconnecting = true;
+    const ended = this.#ended!;
+    const reason: DisconnectReason =
+      this.#cause ?? (ended.error !== undefined ? { kind: 'error', error: ended.error } : { kind: 'client-close', code: ended.code, reason: ended.reason });
+    for (const observer of this.#observers) {
+      try {
+        await observer.clientDisconnected(this.client, this.entry);
+      } catch (error) {
+        this.#logError('clientDisconnected', error);
+      }
+    }
+    try {
+      await this.entry.gateway.onDisconnect?.(this.client, reason);
+    } catch (error) {
+      this.#logError('onDisconnect', error);
+    }
+    this.#onFinished();
+    this.#resolveFinished();
+  }
+
+  #logError(hook: string, error: unknown): void {
+    this.#logger.error(
+      { err: error, clientId: this.client.id, gateway: this.entry.name, hook },
+      `${this.entry.name}.${hook} threw for client ${this.client.id}`,
+    );
+  }
+}
+
+/** The gateways among `instances`; throws on an invalid or duplicate path. */
+export function findGateways(instances: readonly unknown[]): GatewayEntry[] {
+  const entries: GatewayEntry[] = [];
+  const byAddress = new Map<string, GatewayEntry>();
+  for (const instance of instances) {
+    if (!isGateway(instance)) continue;
+    const name = (instance as object).constructor.name;
+    const { path, port } = instance;
+    if (!path.startsWith('/')) {
+      throw new ToniError('TONI_ERR_INVALID_GATEWAY', `${name}.path must start with "/", got "${path}".`);
+    }
+    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+      throw new ToniError('TONI_ERR_INVALID_GATEWAY', `${name}.port must be an integer from 0 to 65535, got ${String(port)}.`);
+    }
+    const entry: GatewayEntry = { gateway: instance, name, path, port };
+    const address = `${port ?? 'http'} ${path}`;
+    const existing = byAddress.get(address);
+    if (existing !== undefined) {
+      throw new ToniError(
+        'TONI_ERR_DUPLICATE_GATEWAY',
+        `Two gateways serve the path ${path}${port === undefined ? '' : ` on port ${port}`}: ${existing.name} and ${name}. Give one of them another path.`,
+      );
+    }
+    byAddress.set(address, entry);
+    entries.push(entry);
+  }
+  return entries;
+}
+
+function isObserver(instance: unknown): instance is ConnectionObserver {
+  return typeof instance === 'object' && instance !== null && CONNECTION_OBSERVER in instance;
+}
+
+function isSendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) && (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+const encoder = new TextEncoder();
