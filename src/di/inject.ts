@@ -28,6 +28,7 @@ let current: InjectionContext | undefined;
  */
 export function inject<T>(token: Token<T>): T;
 export function inject<T>(token: Token<T>, options: InjectOptions & { optional: true }): T | undefined;
+export function inject<T>(token: Token<T>, options: InjectOptions & { optional?: false }): T;
 export function inject<T>(token: Token<T>, options?: InjectOptions): T | undefined;
 export function inject<T>(token: Token<T>, options?: InjectOptions): T | undefined {
   if (current === undefined) {
