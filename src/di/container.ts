@@ -60,7 +60,7 @@ export class Container {
   /** Builds the module graph below `rootModule` and creates every provider and controller. */
   static async create(rootModule: Class | DynamicModule): Promise<Container> {
     const modules: ModuleNode[] = [];
-    const root = await buildGraph(rootModule, 'ToniFactory.create', new Map(), modules);
+    const root = await buildGraph(rootModule, 'ToniFactory.create', new Map(), modules, await findConfigured(rootModule, 'ToniFactory.create'));
     for (const node of modules) validateExports(node);
     const container = new Container(root, modules);
     await container.#instantiateAll();
@@ -228,9 +228,12 @@ async function buildGraph(
   importer: string,
   seen: Map<unknown, ModuleNode>,
   order: ModuleNode[],
+  configured: ReadonlyMap<Function, DynamicModule>,
 ): Promise<ModuleNode> {
-  const resolved = await entry;
-  assertModule(resolved, importer);
+  const awaited = await entry;
+  assertModule(awaited, importer);
+  // A plain import of a module class that is also imported configured (`X.forRoot(...)`) means that configured module.
+  const resolved = isDynamicModule(awaited) ? awaited : configured.get(awaited) ?? awaited;
   const existing = seen.get(resolved);
   if (existing !== undefined) return existing;
 
@@ -254,7 +257,7 @@ async function buildGraph(
   const imports = [...(base.imports ?? []), ...(dynamic?.imports ?? [])];
   const importedByEntry = new Map<unknown, ModuleNode>();
   for (const imported of imports) {
-    const child = await buildGraph(imported, node.name, seen, order);
+    const child = await buildGraph(imported, node.name, seen, order, configured);
     node.imports.push(child);
     importedByEntry.set(await imported, child);
     importedByEntry.set(child.type, child);
@@ -276,6 +279,19 @@ async function buildGraph(
   }
   order.push(node);
   return node;
+}
+
+/** The first dynamic module of each module class in the import tree below `entry`. */
+async function findConfigured(entry: ModuleImport, importer: string, found = new Map<Function, DynamicModule>(), visited = new Set<unknown>()): Promise<Map<Function, DynamicModule>> {
+  const resolved = await entry;
+  assertModule(resolved, importer);
+  if (visited.has(resolved)) return found;
+  visited.add(resolved);
+  const type = isDynamicModule(resolved) ? resolved.module : resolved;
+  if (isDynamicModule(resolved) && !found.has(type)) found.set(type, resolved);
+  const imports = [...(getModuleOptions(type)?.imports ?? []), ...(isDynamicModule(resolved) ? resolved.imports ?? [] : [])];
+  for (const imported of imports) await findConfigured(imported, type.name, found, visited);
+  return found;
 }
 
 function record(definition: NormalizedProvider, owner: ModuleNode, kind: ProviderRecord['kind']): ProviderRecord {

@@ -21,7 +21,7 @@ export class HttpException extends Error {
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
   constructor(status: number, message?: string, options?: HttpExceptionOptions) {
-    if (!isValidStatus(status)) throw new RangeError(`HttpException status must be an integer from 100 to 999, got ${status}`);
+    if (!isValidStatus(status)) throw new RangeError(`HttpException status must be an integer from 200 to 999, got ${status}`);
     super(message ?? statusText(status), options?.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
     this.details = options?.details;

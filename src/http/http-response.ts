@@ -45,7 +45,7 @@ export class HttpResponseBuilder {
   #body: ResponseBody | undefined;
 
   constructor(status: number) {
-    if (!isValidStatus(status)) throw new RangeError(`HTTP status must be an integer from 100 to 999, got ${status}`);
+    if (!isValidStatus(status)) throw new RangeError(`HTTP status must be an integer from 200 to 999, got ${status}`);
     this.#status = status;
   }
 

@@ -19,7 +19,8 @@ export interface BoundRoute {
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
 const CLOSE_JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...JSON_HEADERS, connection: 'close' });
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-const POISON_KEYS = /"(?:__proto__|constructor)"\s*:/;
+// A key can spell its letters as \u escapes (`"\u005f_proto__"`), so any escape also triggers the full check.
+const POISON_KEYS = /"(?:__proto__|constructor)"\s*:|\\u/;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -132,7 +133,12 @@ export class RequestHandler {
     }
     const response = result instanceof HttpResponseBuilder ? result.build() : result;
     if (response instanceof HttpResponse) {
-      exchange.respond(response.status, response.headers, response.body);
+      try {
+        exchange.respond(response.status, response.headers, response.body);
+      } catch (error) {
+        // A header the server refuses (e.g. a value with a line break) must not escape to the adapter.
+        this.#fail(exchange, error, route);
+      }
       return;
     }
     let body: string | undefined;

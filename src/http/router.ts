@@ -38,15 +38,14 @@ export class Router<T> {
 
   find(method: string, rawPath: string): RouteLookup<T> {
     const path = rawPath.length > 1 && rawPath.charCodeAt(rawPath.length - 1) === 47 ? rawPath.slice(0, -1) : rawPath;
+    const allowed = new Set<string>();
     const staticMethods = this.#static.get(path);
-    const staticResult = staticMethods === undefined ? undefined : select(staticMethods, method, NO_PARAMS);
-    if (staticResult?.kind === 'found') return staticResult;
+    const staticValue = staticMethods === undefined ? undefined : pick(staticMethods, method, allowed);
+    if (staticValue !== undefined) return { kind: 'found', value: staticValue, params: NO_PARAMS };
     const params: Record<string, string> = {};
-    const methods = match(this.#root, path.split('/'), 1, params);
-    const dynamicResult = methods === undefined ? undefined : select(methods, method, params);
-    if (dynamicResult?.kind === 'found' || staticResult === undefined) return dynamicResult ?? { kind: 'not-found' };
-    if (dynamicResult === undefined) return staticResult;
-    return { kind: 'method-not-allowed', allowed: [...new Set([...staticResult.allowed, ...dynamicResult.allowed])] };
+    const value = match(this.#root, path.split('/'), 1, params, method, allowed);
+    if (value !== undefined) return { kind: 'found', value, params };
+    return allowed.size > 0 ? { kind: 'method-not-allowed', allowed: [...allowed] } : { kind: 'not-found' };
   }
 
   #insert(segments: string[], path: string): Map<string, T> {
@@ -83,34 +82,45 @@ function normalizePath(path: string): string {
   return joined.length > 1 && joined.endsWith('/') ? joined.slice(0, -1) : joined;
 }
 
-function match<T>(node: Node<T>, segments: string[], index: number, params: Record<string, string>): Map<string, T> | undefined {
-  if (index === segments.length) return node.methods.size > 0 ? node.methods : node.wildcard?.methods;
+// Backtracks until a route has the method, so that `GET /a/b/:y` does not hide `POST /a/:x/:y`;
+// the methods of paths that matched without it are collected in `allowed` for the 405.
+function match<T>(node: Node<T>, segments: string[], index: number, params: Record<string, string>, method: string, allowed: Set<string>): T | undefined {
+  if (index === segments.length) {
+    const value = pick(node.methods, method, allowed);
+    if (value !== undefined || node.wildcard === undefined) return value;
+    const rest = pick(node.wildcard.methods, method, allowed);
+    if (rest !== undefined) params[node.wildcard.name] = '';
+    return rest;
+  }
   const segment = segments[index]!;
   const child = node.statics.get(segment);
   if (child !== undefined) {
-    const found = match(child, segments, index + 1, params);
+    const found = match(child, segments, index + 1, params, method, allowed);
     if (found !== undefined) return found;
   }
   if (node.param !== undefined && segment.length > 0) {
-    const found = match(node.param.node, segments, index + 1, params);
+    const found = match(node.param.node, segments, index + 1, params, method, allowed);
     if (found !== undefined) {
       params[node.param.name] = decodeParam(segment);
       return found;
     }
   }
   if (node.wildcard !== undefined) {
-    params[node.wildcard.name] = decodeParam(segments.slice(index).join('/'));
-    return node.wildcard.methods;
+    const found = pick(node.wildcard.methods, method, allowed);
+    if (found !== undefined) params[node.wildcard.name] = decodeParam(segments.slice(index).join('/'));
+    return found;
   }
   return undefined;
 }
 
-function select<T>(methods: Map<string, T>, method: string, params: Record<string, string>): RouteSelection<T> {
+/** The value for `method` (HEAD falls back to GET); without one, adds the methods there are to `allowed`. */
+function pick<T>(methods: Map<string, T>, method: string, allowed: Set<string>): T | undefined {
   const value = methods.get(method) ?? (method === 'HEAD' ? methods.get('GET') : undefined);
-  if (value !== undefined) return { kind: 'found', value, params };
-  const allowed = [...methods.keys()];
-  if (methods.has('GET')) allowed.push('HEAD');
-  return { kind: 'method-not-allowed', allowed };
+  if (value === undefined) {
+    for (const known of methods.keys()) allowed.add(known);
+    if (methods.has('GET')) allowed.add('HEAD');
+  }
+  return value;
 }
 
 function decodeParam(value: string): string {

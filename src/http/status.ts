@@ -13,6 +13,7 @@ export function statusText(status: number): string {
   return STATUS_TEXT[status] ?? (status >= 500 ? 'Server Error' : status >= 400 ? 'Client Error' : 'Unknown');
 }
 
+/** A status a final response can carry: 1xx are interim responses, which would leave the client waiting. */
 export function isValidStatus(status: number): boolean {
-  return Number.isInteger(status) && status >= 100 && status <= 999;
+  return Number.isInteger(status) && status >= 200 && status <= 999;
 }

@@ -153,8 +153,14 @@ class NodeExchange implements HttpExchange {
     const res = this.#res;
     if (res.headersSent || res.destroyed) return;
     if (status === 413 || headers['connection'] === 'close') res.shouldKeepAlive = false;
+    try {
+      for (const name in headers) res.setHeader(name, headers[name]!);
+    } catch (error) {
+      // Leave the response untouched, so that the caller can still answer with an error.
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      throw error;
+    }
     res.statusCode = status;
-    for (const name in headers) res.setHeader(name, headers[name]!);
     if (body === undefined || status === 204 || status === 304) {
       res.end();
       return;
