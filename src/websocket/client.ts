@@ -1,3 +1,4 @@
+import type { FrameSink } from './outbound.js';
 import type { WsHandshake } from './handshake.js';
 import type { MetadataReader, MetadataToken } from './metadata.js';
 import { WsMessage } from './message.js';
@@ -6,22 +7,29 @@ import { WsMessage } from './message.js';
 export type ClientId = string;
 
 /**
- * The transport side of one WebSocket connection, implemented by a WebSocket adapter.
+ * The transport side of one WebSocket connection, implemented by a WebSocket adapter. toni
+ * frames messages itself and writes them to `sink`; the adapter reads, answers pings, and
+ * performs the closing handshake.
  */
 export interface WsConnection {
   /** True while frames can be sent. */
   readonly isOpen: boolean;
-  /** Queues a message; false when the connection is no longer open. */
-  send(message: WsMessage): boolean;
-  /** Starts the closing handshake with `code` and `reason`. */
+  /** The raw byte stream under the WebSocket (after the upgrade). */
+  readonly sink: FrameSink;
+  /** Sends a close frame with `code` and `reason` and completes the closing handshake. */
   close(code: number, reason: string): void;
   /** Destroys the connection at once, without a closing handshake. */
   terminate(): void;
 }
 
-/** Called by `WsClient.close()` so the session records who closed the connection. */
-export interface CloseRequester {
+/** What a `WsClient` delegates to: its session in the gateway host. */
+export interface ClientChannel {
+  readonly isOpen: boolean;
+  readonly rooms: ReadonlySet<string>;
+  send(message: WsMessage): boolean;
   requestClose(code: number, reason: string): Promise<void>;
+  join(room: string): Promise<void>;
+  leave(room: string): Promise<void>;
 }
 
 /**
@@ -30,7 +38,8 @@ export interface CloseRequester {
  * @example
  * async onConnect(client: WsClient) {
  *   const user = client.getMetadata(User);
- *   await client.send(`Welcome, ${user?.name} (${client.id})`);
+ *   await client.join(`user:${user?.id}`);
+ *   await client.send(`Welcome, ${user?.name}`);
  * }
  */
 export class WsClient implements MetadataReader {
@@ -38,20 +47,23 @@ export class WsClient implements MetadataReader {
   readonly id: ClientId;
   /** The handshake the client connected with. */
   readonly handshake: WsHandshake;
-  readonly #connection: WsConnection;
-  readonly #closer: CloseRequester;
+  readonly #channel: ClientChannel;
 
   /** @internal created by the gateway host */
-  constructor(handshake: WsHandshake, connection: WsConnection, closer: CloseRequester, id: ClientId = globalThis.crypto.randomUUID()) {
+  constructor(handshake: WsHandshake, channel: ClientChannel, id: ClientId = globalThis.crypto.randomUUID()) {
     this.id = id;
     this.handshake = handshake;
-    this.#connection = connection;
-    this.#closer = closer;
+    this.#channel = channel;
   }
 
-  /** True until the connection closes. */
+  /** True until the connection starts closing. */
   get isOpen(): boolean {
-    return this.#connection.isOpen;
+    return this.#channel.isOpen;
+  }
+
+  /** The rooms this client is in. */
+  get rooms(): ReadonlySet<string> {
+    return this.#channel.rooms;
   }
 
   /**
@@ -59,8 +71,7 @@ export class WsClient implements MetadataReader {
    * delivery — written, or queued behind earlier frames — and false if the client is gone.
    */
   send(message: WsMessage | string): Promise<boolean> {
-    const accepted = this.#connection.send(typeof message === 'string' ? WsMessage.text(message) : message);
-    return accepted ? TRUE : FALSE;
+    return this.#channel.send(typeof message === 'string' ? WsMessage.text(message) : message) ? TRUE : FALSE;
   }
 
   /**
@@ -68,7 +79,20 @@ export class WsClient implements MetadataReader {
    * (which sees kind `server-close`) has run.
    */
   close(code = 1000, reason = ''): Promise<void> {
-    return this.#closer.requestClose(code, reason);
+    return this.#channel.requestClose(code, reason);
+  }
+
+  /**
+   * Adds the client to a room: `broadcast.to(room)` reaches it, cluster-wide. Rooms are
+   * created on first join and removed when their last client leaves or disconnects.
+   */
+  join(room: string): Promise<void> {
+    return this.#channel.join(room);
+  }
+
+  /** Removes the client from a room. */
+  leave(room: string): Promise<void> {
+    return this.#channel.leave(room);
   }
 
   /** Metadata set by `handshake.setMetadata(key, value)` during the handshake. */

@@ -1,19 +1,30 @@
 import { ToniError } from '../errors.js';
 import { HttpException } from '../http/http-exception.js';
 import type { Logger } from '../logger.js';
-import { type CloseRequester, type WsConnection, WsClient } from './client.js';
+import { type ClientChannel, type WsConnection, WsClient } from './client.js';
 import type { DisconnectReason } from './disconnect-reason.js';
 import { type Gateway, isGateway } from './gateway.js';
 import type { WsHandshake } from './handshake.js';
+import { frameOf } from './frame.js';
 import type { WsMessage } from './message.js';
+import { Outbound, type OutboundOwner, closeSegment } from './outbound.js';
 
 /**
  * A provider that wants to know about every client: the broadcast registry implements it.
  * `clientConnected` runs after the handshake and before `onConnect`.
  */
 export interface ConnectionObserver {
-  clientConnected(client: WsClient, gateway: GatewayEntry): unknown;
-  clientDisconnected(client: WsClient, gateway: GatewayEntry): unknown;
+  clientConnected(session: ClientSession): unknown;
+  clientDisconnected(session: ClientSession): unknown;
+  roomChanged(session: ClientSession, room: string, joined: boolean): unknown;
+}
+
+/** Options of `GatewayHost`. */
+export interface GatewayHostOptions {
+  /** A client whose unsent bytes pass this is dropped as a slow consumer. */
+  maxBufferedBytes: number;
+  /** Milliseconds a slow consumer gets to read its 1013 close frame before it is cut off. */
+  slowConsumerGrace: number;
 }
 
 /** Marks a provider as a `ConnectionObserver`. */
@@ -39,14 +50,12 @@ export type HandshakeVerdict = { accepted: true } | { accepted: false; status: n
  */
 export class GatewayHost {
   readonly entries: readonly GatewayEntry[];
-  readonly #logger: Logger;
-  readonly #observers: ConnectionObserver[];
+  readonly #context: SessionContext;
   readonly #sessions = new Set<ClientSession>();
 
-  constructor(instances: readonly unknown[], logger: Logger) {
+  constructor(instances: readonly unknown[], logger: Logger, options: GatewayHostOptions) {
     this.entries = findGateways(instances);
-    this.#logger = logger;
-    this.#observers = instances.filter(isObserver);
+    this.#context = { logger, observers: instances.filter(isObserver), ...options };
   }
 
   get sessionCount(): number {
@@ -64,35 +73,42 @@ export class GatewayHost {
       const verdict: unknown = await entry.gateway.onHandshake(handshake);
       if (verdict === true) return { accepted: true };
       if (verdict !== false) {
-        this.#logger.warn({ gateway: entry.name, returned: typeof verdict }, `${entry.name}.onHandshake returned ${String(verdict)} instead of a boolean; the connection is refused. Return true to accept.`);
+        this.#context.logger.warn({ gateway: entry.name, returned: typeof verdict }, `${entry.name}.onHandshake returned ${String(verdict)} instead of a boolean; the connection is refused. Return true to accept.`);
       }
       return { accepted: false, status: 401, message: 'Unauthorized' };
     } catch (error) {
       if (error instanceof HttpException) return { accepted: false, status: error.status, message: error.message };
-      this.#logger.error({ err: error, gateway: entry.name, url: handshake.url }, `${entry.name}.onHandshake threw; the connection is refused with 500`);
+      this.#context.logger.error({ err: error, gateway: entry.name, url: handshake.url }, `${entry.name}.onHandshake threw; the connection is refused with 500`);
       return { accepted: false, status: 500, message: 'Internal Server Error' };
     }
   }
 
   /** Starts a session for an upgraded connection: registration, `onConnect`, then messages. */
   open(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection): ClientSession {
-    const session = new ClientSession(entry, handshake, connection, this.#logger, this.#observers, () => this.#sessions.delete(session));
+    const session = new ClientSession(entry, handshake, connection, this.#context, () => this.#sessions.delete(session));
     this.#sessions.add(session);
     session.start();
     return session;
   }
 }
 
+interface SessionContext extends GatewayHostOptions {
+  readonly logger: Logger;
+  readonly observers: readonly ConnectionObserver[];
+}
+
 /**
- * One client's life: its message queue and the order of its hooks. The adapter reports what
- * the socket does (`receive`, `ended`); the session decides when hooks run.
+ * One client's life: its outbound queue, its rooms, its message queue and the order of its
+ * hooks. The adapter reports what the socket does (`receive`, `ended`); the session decides
+ * when hooks run.
  */
-export class ClientSession implements CloseRequester {
+export class ClientSession implements ClientChannel, OutboundOwner {
   readonly client: WsClient;
   readonly entry: GatewayEntry;
   readonly connection: WsConnection;
-  readonly #logger: Logger;
-  readonly #observers: readonly ConnectionObserver[];
+  readonly outbound: Outbound;
+  readonly rooms = new Set<string>();
+  readonly #context: SessionContext;
   readonly #onFinished: () => void;
   #queue: (WsMessage | undefined)[] = [];
   #head = 0;
@@ -106,21 +122,49 @@ export class ClientSession implements CloseRequester {
   /** Resolves once `onDisconnect` has run and the client is deregistered. */
   readonly finished: Promise<void>;
 
-  constructor(
-    entry: GatewayEntry,
-    handshake: WsHandshake,
-    connection: WsConnection,
-    logger: Logger,
-    observers: readonly ConnectionObserver[],
-    onFinished: () => void,
-  ) {
+  constructor(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection, context: SessionContext, onFinished: () => void) {
     this.entry = entry;
     this.connection = connection;
-    this.#logger = logger;
-    this.#observers = observers;
+    this.#context = context;
     this.#onFinished = onFinished;
-    this.client = new WsClient(handshake, connection, this);
+    this.outbound = new Outbound(connection.sink, this, context.maxBufferedBytes);
+    this.client = new WsClient(handshake, this);
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+  }
+
+  get isOpen(): boolean {
+    return this.connection.isOpen;
+  }
+
+  send(message: WsMessage): boolean {
+    return this.outbound.push(frameOf(message));
+  }
+
+  async join(room: string): Promise<void> {
+    assertRoom(room);
+    if (this.rooms.has(room) || this.#disconnecting) return;
+    this.rooms.add(room);
+    await this.#notifyRoom(room, true);
+  }
+
+  async leave(room: string): Promise<void> {
+    assertRoom(room);
+    if (!this.rooms.delete(room)) return;
+    await this.#notifyRoom(room, false);
+  }
+
+  /** The outbound buffer passed its limit: close with 1013, and cut off if the client does not read it. */
+  onSlowConsumer(bufferedBytes: number): void {
+    this.markCause({ kind: 'slow-consumer', bufferedBytes });
+    this.connection.close(1013, 'Slow consumer');
+    setTimeout(() => this.connection.terminate(), this.#context.slowConsumerGrace).unref();
+  }
+
+  /** Closes for `app.close()`: flushes what is queued, then sends 1001. */
+  shutdown(): void {
+    this.markCause({ kind: 'server-shutdown' });
+    this.outbound.flushNow();
+    if (this.connection.isOpen) this.connection.close(1001, 'Server shutting down');
   }
 
   /** Registration, then `onConnect`; messages received meanwhile wait. */
@@ -153,6 +197,7 @@ export class ClientSession implements CloseRequester {
     }
     if (encoder.encode(reason).byteLength > 123) return Promise.reject(new RangeError('A close reason is limited to 123 bytes'));
     this.markCause({ kind: 'server-close', code, reason });
+    this.outbound.flushNow();
     if (this.connection.isOpen) this.connection.close(code, reason);
     return this.finished;
   }
@@ -160,7 +205,7 @@ export class ClientSession implements CloseRequester {
   async #connect(): Promise<void> {
     const { gateway } = this.entry;
     try {
-      for (const observer of this.#observers) await observer.clientConnected(this.client, this.entry);
+      for (const observer of this.#context.observers) await observer.clientConnected(this);
       if (gateway.onConnect !== undefined && this.#ended === undefined) await gateway.onConnect(this.client);
     } catch (error) {
       this.#logError('onConnect', error);
@@ -210,13 +255,15 @@ export class ClientSession implements CloseRequester {
     const ended = this.#ended!;
     const reason: DisconnectReason =
       this.#cause ?? (ended.error !== undefined ? { kind: 'error', error: ended.error } : { kind: 'client-close', code: ended.code, reason: ended.reason });
-    for (const observer of this.#observers) {
+    this.outbound.discard();
+    for (const observer of this.#context.observers) {
       try {
-        await observer.clientDisconnected(this.client, this.entry);
+        await observer.clientDisconnected(this);
       } catch (error) {
         this.#logError('clientDisconnected', error);
       }
     }
+    this.rooms.clear();
     try {
       await this.entry.gateway.onDisconnect?.(this.client, reason);
     } catch (error) {
@@ -226,8 +273,13 @@ export class ClientSession implements CloseRequester {
     this.#resolveFinished();
   }
 
+  async #notifyRoom(room: string, joined: boolean): Promise<void> {
+    closeSegment();
+    for (const observer of this.#context.observers) await observer.roomChanged(this, room, joined);
+  }
+
   #logError(hook: string, error: unknown): void {
-    this.#logger.error(
+    this.#context.logger.error(
       { err: error, clientId: this.client.id, gateway: this.entry.name, hook },
       `${this.entry.name}.${hook} threw for client ${this.client.id}`,
     );
@@ -261,6 +313,10 @@ export function findGateways(instances: readonly unknown[]): GatewayEntry[] {
     entries.push(entry);
   }
   return entries;
+}
+
+function assertRoom(room: unknown): asserts room is string {
+  if (typeof room !== 'string' || room.length === 0) throw new TypeError(`A room name must be a non-empty string, got ${JSON.stringify(room)}`);
 }
 
 function isObserver(instance: unknown): instance is ConnectionObserver {

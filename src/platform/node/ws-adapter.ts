@@ -1,5 +1,5 @@
 import { type IncomingMessage, type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
 import { ToniError } from '../../errors.js';
@@ -31,6 +31,14 @@ export interface WsAdapterOptions {
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Milliseconds `app.close()` waits for clients to complete the close handshake before cutting them off. Default 5 000. */
   closeTimeout?: number;
+  /**
+   * Most bytes waiting to be sent to one client. A client that reads slower than it is sent to
+   * passes it and is disconnected with 1013 (kind `slow-consumer`), so it never holds up the
+   * others nor memory. Default 4 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Milliseconds a slow consumer gets to read its 1013 close frame before it is cut off. Default 1 000. */
+  slowConsumerGrace?: number;
 }
 
 const DEFAULTS = {
@@ -39,6 +47,8 @@ const DEFAULTS = {
   heartbeatTimeout: 10_000,
   maxConnections: Number.POSITIVE_INFINITY,
   closeTimeout: 5_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  slowConsumerGrace: 1_000,
 };
 
 type Routes = Map<string, GatewayEntry>;
@@ -74,7 +84,8 @@ export class WsAdapter implements WebSocketAdapter {
   async bind(binding: WebSocketBinding): Promise<void> {
     if (this.#host !== undefined) throw new ToniError('TONI_ERR_APP_STATE', 'A WsAdapter serves one application; create one per application.');
     this.#binding = binding;
-    this.#host = new GatewayHost(binding.instances, binding.logger);
+    const { maxBufferedBytes, slowConsumerGrace } = this.#options;
+    this.#host = new GatewayHost(binding.instances, binding.logger, { maxBufferedBytes, slowConsumerGrace });
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.#options.maxPayload,
@@ -117,10 +128,7 @@ export class WsAdapter implements WebSocketAdapter {
     clearInterval(this.#heartbeat);
     this.#sharedServer?.off('upgrade', this.#onSharedUpgrade);
     const sessions = [...this.#connections].map((connection) => connection.session);
-    for (const connection of this.#connections) {
-      connection.session?.markCause({ kind: 'server-shutdown' });
-      connection.close(1001, 'Server shutting down');
-    }
+    for (const connection of this.#connections) connection.session?.shutdown();
     const finished = Promise.all(sessions.map((session) => session?.finished));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -187,11 +195,11 @@ export class WsAdapter implements WebSocketAdapter {
     if (!verdict.accepted) return refuse(socket, verdict.status, verdict.message);
     if (this.#closing) return refuse(socket, 503, 'Server shutting down');
     if (socket.destroyed) return;
-    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#accept(entry, handshake, ws));
+    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#accept(entry, handshake, ws, socket as Socket));
   }
 
-  #accept(entry: GatewayEntry, handshake: WsHandshake, ws: WebSocket): void {
-    const connection = new NodeConnection(ws, this.#clock);
+  #accept(entry: GatewayEntry, handshake: WsHandshake, ws: WebSocket, socket: Socket): void {
+    const connection = new NodeConnection(ws, socket, this.#clock);
     this.#connections.add(connection);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       connection.lastSeen = this.#clock;
@@ -244,37 +252,21 @@ export class WsAdapter implements WebSocketAdapter {
 /** One `ws` socket as the core's `WsConnection`. */
 class NodeConnection implements WsConnection {
   readonly ws: WebSocket;
+  /** toni writes its frames straight to the socket; `ws` parses what arrives and closes. */
+  readonly sink: Socket;
   session: ClientSession | undefined;
   error: Error | undefined;
   lastSeen: number;
   awaitingPongSince = 0;
 
-  constructor(ws: WebSocket, now: number) {
+  constructor(ws: WebSocket, socket: Socket, now: number) {
     this.ws = ws;
+    this.sink = socket;
     this.lastSeen = now;
   }
 
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
-  }
-
-  send(message: WsMessage): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN) return false;
-    switch (message.kind) {
-      case 'text':
-        this.ws.send(message.data as string);
-        break;
-      case 'binary':
-        this.ws.send(message.data, { binary: true });
-        break;
-      case 'ping':
-        this.ws.ping(message.data);
-        break;
-      case 'pong':
-        this.ws.pong(message.data);
-        break;
-    }
-    return true;
   }
 
   ping(): void {
@@ -339,6 +331,8 @@ function validate(options: Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & 
   check('heartbeatTimeout', options.heartbeatTimeout, 1);
   check('maxConnections', options.maxConnections, 1);
   check('closeTimeout', options.closeTimeout, 0);
+  check('maxBufferedBytes', options.maxBufferedBytes, 1);
+  check('slowConsumerGrace', options.slowConsumerGrace, 0);
   const origins = options.allowedOrigins;
   if (origins !== undefined && typeof origins !== 'function' && (!Array.isArray(origins) || origins.some((origin) => typeof origin !== 'string'))) {
     throw new ToniError('TONI_ERR_INVALID_OPTION', 'WsAdapter option allowedOrigins must be an array of origin strings or a function.');

@@ -1,0 +1,183 @@
+/**
+ * Outbound batching: every frame a connection is sent within one event-loop turn is written to
+ * its socket in one go when the turn ends (one syscall per client per turn, however many
+ * messages). Consecutive broadcasts to the same recipients share one `Segment`: appending a
+ * frame to it costs O(1) instead of O(clients), and its bytes are joined once for all of them.
+ */
+
+/** Where a connection's bytes go: the adapter's raw socket. */
+export interface FrameSink {
+  write(chunk: Uint8Array): unknown;
+  cork(): void;
+  uncork(): void;
+  /** Bytes accepted by `write` and not yet handed to the operating system. */
+  readonly writableLength: number;
+}
+
+/** What an outbound queue reports to its connection. */
+export interface OutboundOwner {
+  /** Whether frames can still be written. */
+  readonly isOpen: boolean;
+  /** Buffered bytes passed the limit: the queue was dropped; close the connection. */
+  onSlowConsumer(bufferedBytes: number): void;
+}
+
+/** Frames broadcast to the same recipients in a row, shared by all their queues. */
+class Segment {
+  readonly frames: Uint8Array[];
+  bytes: number;
+  #joined: Uint8Array | undefined;
+
+  constructor(frame: Uint8Array) {
+    this.frames = [frame];
+    this.bytes = frame.byteLength;
+  }
+
+  append(frame: Uint8Array): void {
+    this.frames.push(frame);
+    this.bytes += frame.byteLength;
+  }
+
+  joined(): Uint8Array {
+    if (this.frames.length === 1) return this.frames[0]!;
+    if (this.#joined === undefined || this.#joined.byteLength !== this.bytes) {
+      const joined = new Uint8Array(this.bytes);
+      let offset = 0;
+      for (const frame of this.frames) {
+        joined.set(frame, offset);
+        offset += frame.byteLength;
+      }
+      this.#joined = joined;
+    }
+    return this.#joined;
+  }
+}
+
+type Entry = Uint8Array | Segment;
+
+/** One connection's frames waiting for the end of the turn. */
+export class Outbound {
+  readonly #sink: FrameSink;
+  readonly #owner: OutboundOwner;
+  readonly #limit: number;
+  #entries: Entry[] = [];
+  #scheduled = false;
+
+  constructor(sink: FrameSink, owner: OutboundOwner, limit: number) {
+    this.#sink = sink;
+    this.#owner = owner;
+    this.#limit = limit;
+  }
+
+  /** Queues one frame for this connection alone. False if the connection is closed. */
+  push(frame: Uint8Array): boolean {
+    if (!this.#owner.isOpen) return false;
+    closeSegment();
+    this.#add(frame);
+    return true;
+  }
+
+  /** Bytes written to the socket but not yet sent, plus what waits for the end of the turn. */
+  get bufferedBytes(): number {
+    let bytes = this.#sink.writableLength;
+    for (const entry of this.#entries) bytes += entry instanceof Segment ? entry.bytes : entry.byteLength;
+    return bytes;
+  }
+
+  /** Writes what is queued now, e.g. before a close frame that must follow it. */
+  flushNow(): void {
+    closeSegment();
+    this.flush();
+  }
+
+  /** Forgets what is queued (the connection is going away). */
+  discard(): void {
+    this.#entries.length = 0;
+  }
+
+  /** @internal */
+  add(entry: Entry): void {
+    this.#add(entry);
+  }
+
+  /** @internal called once per turn by the scheduler */
+  flush(): void {
+    this.#scheduled = false;
+    const entries = this.#entries;
+    if (entries.length === 0) return;
+    if (!this.#owner.isOpen) {
+      entries.length = 0;
+      return;
+    }
+    const buffered = this.bufferedBytes;
+    if (buffered > this.#limit) {
+      entries.length = 0;
+      this.#owner.onSlowConsumer(buffered);
+      return;
+    }
+    const sink = this.#sink;
+    if (entries.length === 1) {
+      sink.write(bytesOf(entries[0]!));
+    } else {
+      sink.cork();
+      for (const entry of entries) sink.write(bytesOf(entry));
+      sink.uncork();
+    }
+    entries.length = 0;
+  }
+
+  #add(entry: Entry): void {
+    this.#entries.push(entry);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      schedule(this);
+    }
+  }
+}
+
+let dirty: Outbound[] = [];
+let spare: Outbound[] = [];
+let flushScheduled = false;
+let open: { key: object; segment: Segment } | undefined;
+
+/**
+ * Queues `frame` for every open outbound in `recipients`. When the previous call had the same
+ * `key` and nothing else was queued since, the frame joins that call's segment in O(1).
+ * `key` must identify the recipient set: pass a new object whenever the set may differ.
+ */
+export function broadcastFrame(key: object | undefined, recipients: Iterable<Outbound>, frame: Uint8Array): void {
+  if (key !== undefined && open?.key === key) {
+    open.segment.append(frame);
+    return;
+  }
+  const segment = new Segment(frame);
+  for (const outbound of recipients) outbound.add(segment);
+  open = key === undefined ? undefined : { key, segment };
+}
+
+/** Ends the current segment: the recipients of the next broadcast may differ. */
+export function closeSegment(): void {
+  open = undefined;
+}
+
+function schedule(outbound: Outbound): void {
+  dirty.push(outbound);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAll);
+  }
+}
+
+function flushAll(): void {
+  flushScheduled = false;
+  open = undefined;
+  const batch = dirty;
+  dirty = spare;
+  for (const outbound of batch) outbound.flush();
+  batch.length = 0;
+  spare = batch;
+}
+
+function bytesOf(entry: Entry): Uint8Array {
+  return entry instanceof Segment ? entry.joined() : entry;
+}
