@@ -11,5 +11,5 @@ export { HttpException, type HttpExceptionOptions } from './http/http-exception.
 export type { HttpAdapter, HttpExchange, HttpCloseOptions, IncomingHeaders, ListenAddress } from './http/adapter.js';
 export { ToniFactory } from './app/factory.js';
 export { ToniApplication, type ToniApplicationOptions } from './app/application.js';
-export { ConsoleLogger, type Logger, type LogLevel } from './logger.js';
+export { ConsoleLogger, LOGGER, type Logger, type LogLevel } from './logger.js';
 export type { WebSocketAdapter, WebSocketBinding } from './websocket/adapter.js';

@@ -1,3 +1,5 @@
+import { InjectionToken } from './di/token.js';
+
 /**
  * What toni logs through. The shape is pino's, so `pino()` (or any logger with these four
  * methods taking an object and then a message) can be passed as `options.logger`.
@@ -48,3 +50,11 @@ function safeStringify(value: unknown): string {
     return '[unserialisable]';
   }
 }
+
+/**
+ * The application's logger, injectable anywhere.
+ *
+ * @example
+ * private readonly logger = inject(LOGGER);
+ */
+export const LOGGER = new InjectionToken<Logger>('LOGGER');

@@ -5,7 +5,7 @@ import type { Class } from '../di/token.js';
 import { ToniError } from '../errors.js';
 import type { HttpAdapter } from '../http/adapter.js';
 import { RequestHandler } from '../http/request-handler.js';
-import { ConsoleLogger, silentLogger } from '../logger.js';
+import { ConsoleLogger, LOGGER, silentLogger } from '../logger.js';
 import { findGateways } from '../websocket/gateway-host.js';
 import type { WebSocketAdapter } from '../websocket/adapter.js';
 import { type ToniApplicationOptions, ToniApplication } from './application.js';
@@ -37,7 +37,7 @@ export const ToniFactory = {
       throw new ToniError('TONI_ERR_INVALID_OPTION', `shutdownTimeout must be a non-negative number of milliseconds, got ${String(shutdownTimeout)}.`);
     }
 
-    const container = await Container.create(rootModule);
+    const container = await Container.create(rootModule, { globalProviders: [{ provide: LOGGER, useValue: logger }] });
     const router = buildRouter(container, bodyLimit);
     const gateways = findGateways([...container.instances()].map((entry) => entry.instance));
     await callLifecycleHook(container, 'onModuleInit');

@@ -8,7 +8,7 @@ import {
   isDynamicModule,
   ownersOf,
 } from './module.js';
-import { type NormalizedProvider, normalizeProvider } from './provider.js';
+import { type NormalizedProvider, type ValueProvider, normalizeProvider } from './provider.js';
 import { type Class, type Token, tokenName } from './token.js';
 
 /** One module of the application graph, with its own providers and what it can see. */
@@ -58,9 +58,16 @@ export class Container {
   }
 
   /** Builds the module graph below `rootModule` and creates every provider and controller. */
-  static async create(rootModule: Class | DynamicModule): Promise<Container> {
+  static async create(rootModule: Class | DynamicModule, options: { globalProviders?: readonly ValueProvider[] } = {}): Promise<Container> {
     const modules: ModuleNode[] = [];
-    const root = await buildGraph(rootModule, 'ToniFactory.create', new Map(), modules, await findConfigured(rootModule, 'ToniFactory.create'));
+    const seen = new Map<unknown, ModuleNode>();
+    const configured = await findConfigured(rootModule, 'ToniFactory.create');
+    if (options.globalProviders !== undefined) {
+      const tokens = options.globalProviders.map((provider) => provider.provide);
+      const core: DynamicModule = { module: ToniCoreModule, global: true, providers: options.globalProviders, exports: tokens };
+      await buildGraph(core, 'ToniFactory.create', seen, modules, configured);
+    }
+    const root = await buildGraph(rootModule, 'ToniFactory.create', seen, modules, configured);
     for (const node of modules) validateExports(node);
     const container = new Container(root, modules);
     await container.#instantiateAll();
@@ -280,6 +287,9 @@ async function buildGraph(
   order.push(node);
   return node;
 }
+
+/** Holds what toni itself provides to every module, such as `LOGGER`. */
+class ToniCoreModule {}
 
 /** The first dynamic module of each module class in the import tree below `entry`. */
 async function findConfigured(entry: ModuleImport, importer: string, found = new Map<Function, DynamicModule>(), visited = new Set<unknown>()): Promise<Map<Function, DynamicModule>> {

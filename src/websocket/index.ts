@@ -6,3 +6,8 @@ export type { DisconnectReason, DisconnectKind } from './disconnect-reason.js';
 export { MetadataKey, type MetadataToken } from './metadata.js';
 export type { WebSocketAdapter, WebSocketBinding } from './adapter.js';
 export { GatewayHost, ClientSession, CONNECTION_OBSERVER, type ConnectionObserver, type GatewayEntry, type HandshakeVerdict } from './gateway-host.js';
+export { BroadcastModule } from '../broadcast/broadcast-module.js';
+export { BroadcastService, BroadcastTarget } from '../broadcast/broadcast-service.js';
+export { ConnectionManager, BROADCAST_OPTIONS, type BroadcastModuleOptions } from '../broadcast/connection-manager.js';
+export { InMemoryTransport, InMemoryHub } from '../broadcast/in-memory-transport.js';
+export { matchesFilter, type BroadcastTransport, type BroadcastPacket, type ClientFilter, type ClientRecord, type ClusterNode, type Room } from '../broadcast/transport.js';

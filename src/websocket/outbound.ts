@@ -141,17 +141,17 @@ let flushScheduled = false;
 let open: { key: object; segment: Segment } | undefined;
 
 /**
- * Queues `frame` for every open outbound in `recipients`. When the previous call had the same
+ * Queues `frame` for the outbound of every recipient. When the previous call had the same
  * `key` and nothing else was queued since, the frame joins that call's segment in O(1).
  * `key` must identify the recipient set: pass a new object whenever the set may differ.
  */
-export function broadcastFrame(key: object | undefined, recipients: Iterable<Outbound>, frame: Uint8Array): void {
+export function broadcastFrame(key: object | undefined, recipients: Iterable<{ readonly outbound: Outbound }>, frame: Uint8Array): void {
   if (key !== undefined && open?.key === key) {
     open.segment.append(frame);
     return;
   }
   const segment = new Segment(frame);
-  for (const outbound of recipients) outbound.add(segment);
+  for (const recipient of recipients) recipient.outbound.add(segment);
   open = key === undefined ? undefined : { key, segment };
 }
 

@@ -1,0 +1,108 @@
+import { inject } from '../di/inject.js';
+import { Injectable } from '../di/module.js';
+import type { ClientId } from '../websocket/client.js';
+import { WsMessage } from '../websocket/message.js';
+import { ConnectionManager } from './connection-manager.js';
+import type { ClientFilter, Room } from './transport.js';
+
+/**
+ * A set of clients to send to: everyone, narrowed by `to(room)`, `except(clientId)` and
+ * `gateway(path)`. Immutable: each narrowing returns a new target.
+ *
+ * @example
+ * await broadcast.to('room:42').except(client.id).broadcastText('someone joined');
+ * const online = await broadcast.gateway('/chat').getClientCount();
+ */
+export class BroadcastTarget {
+  readonly #manager: ConnectionManager;
+  readonly #filter: ClientFilter;
+
+  /** @internal */
+  constructor(manager: ConnectionManager, filter: ClientFilter) {
+    this.#manager = manager;
+    this.#filter = filter;
+  }
+
+  /** Clients in `room` (or any of `rooms`); chained calls add rooms. */
+  to(room: Room | readonly Room[]): BroadcastTarget {
+    const rooms = typeof room === 'string' ? [room] : [...room];
+    for (const name of rooms) assertName(name, 'room');
+    return this.#with({ rooms: [...(this.#filter.rooms ?? []), ...rooms] });
+  }
+
+  /** Everyone but `clientId` (or `clientIds`); chained calls add exclusions. */
+  except(clientId: ClientId | readonly ClientId[]): BroadcastTarget {
+    const ids = typeof clientId === 'string' ? [clientId] : [...clientId];
+    return this.#with({ except: [...(this.#filter.except ?? []), ...ids] });
+  }
+
+  /** Only clients of the gateway serving `path`. */
+  gateway(path: string): BroadcastTarget {
+    assertName(path, 'gateway path');
+    return this.#with({ gateway: path });
+  }
+
+  /** Sends a text message to every client of this target. */
+  broadcastText(text: string): Promise<void> {
+    return this.#manager.broadcast(this.#filter, WsMessage.text(text));
+  }
+
+  /** Sends any message kind to every client of this target. */
+  broadcast(message: WsMessage): Promise<void> {
+    return this.#manager.broadcast(this.#filter, message);
+  }
+
+  /** Sends to one client of this target; false when no instance holds it (or it is filtered out). */
+  async sendTo(clientId: ClientId, message: WsMessage | string): Promise<boolean> {
+    return (await this.#manager.sendToClients(this.#filter, [clientId], toMessage(message))) > 0;
+  }
+
+  /** Sends to several clients of this target; resolves with how many were reached. */
+  sendToMany(clientIds: Iterable<ClientId>, message: WsMessage | string): Promise<number> {
+    return this.#manager.sendToClients(this.#filter, [...new Set(clientIds)], toMessage(message));
+  }
+
+  /** How many clients this target holds, cluster-wide. */
+  getClientCount(): Promise<number> {
+    return this.#manager.count(this.#filter);
+  }
+
+  /** The ids of this target's clients, cluster-wide. */
+  getClientIds(): Promise<ClientId[]> {
+    return this.#manager.ids(this.#filter);
+  }
+
+  #with(change: ClientFilter): BroadcastTarget {
+    return new BroadcastTarget(this.#manager, { ...this.#filter, ...change });
+  }
+}
+
+/**
+ * Sends messages to connected WebSocket clients from anywhere: providers, controllers,
+ * gateways, background jobs (`app.get(BroadcastService)`). Cluster-wide with a transport such
+ * as `RedisTransport`. Provided by `BroadcastModule`.
+ *
+ * @example
+ * @Injectable()
+ * export class NotificationService {
+ *   private readonly broadcast = inject(BroadcastService);
+ *   async notifyAll(message: string) { await this.broadcast.broadcastText(message); }
+ *   async notifyClient(clientId: string, message: string) {
+ *     await this.broadcast.sendTo(clientId, WsMessage.text(message));
+ *   }
+ * }
+ */
+@Injectable()
+export class BroadcastService extends BroadcastTarget {
+  constructor(manager: ConnectionManager = inject(ConnectionManager)) {
+    super(manager, {});
+  }
+}
+
+function toMessage(message: WsMessage | string): WsMessage {
+  return typeof message === 'string' ? WsMessage.text(message) : message;
+}
+
+function assertName(value: unknown, what: string): void {
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`A ${what} must be a non-empty string, got ${JSON.stringify(value)}`);
+}
