@@ -543,11 +543,22 @@ describe('toni HTTP (NodeHttpAdapter)', { timeout: 20_000 }, () => {
         await expectError(response, 400, 'Bad Request');
       });
 
-      it('a malformed request line is answered 400 and the server keeps serving', async () => {
+      it('a malformed request line is answered 400 with a JSON error and the server keeps serving', async () => {
         const response = await rawRequest(main.port, ['NOT AN HTTP REQUEST\r\n\r\n']);
         assert.equal(response.status, 400);
+        assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+        const body = JSON.parse(response.body) as { statusCode: number; error: string; message: string };
+        assert.equal(body.statusCode, 400);
+        assert.equal(body.error, 'Bad Request');
+        assert.match(body.message, /Malformed HTTP request/);
         const after = await fetch(`${main.url}/api/json`);
         assert.equal(after.status, 200);
+      });
+
+      it('headers larger than node accepts are answered 431 with a JSON error', async () => {
+        const response = await rawRequest(main.port, [`GET /api/json HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`]);
+        assert.equal(response.status, 431);
+        assert.equal((JSON.parse(response.body) as { statusCode: number }).statusCode, 431);
       });
 
       it('a header value the server cannot send is a logged 500, and the server keeps serving', async () => {

@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { ToniError } from '../../errors.js';
 import type { HttpAdapter, HttpCloseOptions, HttpExchange, IncomingHeaders, ListenAddress } from '../../http/adapter.js';
 import { HttpException } from '../../http/http-exception.js';
+import { statusText } from '../../http/status.js';
+import { writeRawError } from './raw-response.js';
+import type { Duplex } from 'node:stream';
 import type { ResponseBody } from '../../http/http-response.js';
 
 /** Options of `NodeHttpAdapter`. */
@@ -46,6 +49,7 @@ export class NodeHttpAdapter implements HttpAdapter {
       if (this.#closing) res.shouldKeepAlive = false;
       handler(new NodeExchange(req, res));
     });
+    server.on('clientError', onClientError);
     if (this.#options.keepAliveTimeout !== undefined) server.keepAliveTimeout = this.#options.keepAliveTimeout;
     if (this.#options.headersTimeout !== undefined) server.headersTimeout = this.#options.headersTimeout;
     if (this.#options.requestTimeout !== undefined) server.requestTimeout = this.#options.requestTimeout;
@@ -138,14 +142,21 @@ class NodeExchange implements HttpExchange {
         cleanup();
         reject(error);
       };
+      const onAborted = () => {
+        cleanup();
+        // The client went away mid-body: nothing to answer, nothing for the error log.
+        reject(new HttpException(400, 'The request body was aborted by the client'));
+      };
       const cleanup = () => {
         req.off('data', onData);
         req.off('end', onEnd);
         req.off('error', onError);
+        req.off('aborted', onAborted);
       };
       req.on('data', onData);
       req.on('end', onEnd);
       req.on('error', onError);
+      req.on('aborted', onAborted);
     });
   }
 
@@ -168,6 +179,16 @@ class NodeExchange implements HttpExchange {
     res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     res.end(body);
   }
+}
+
+/** A request node could not parse gets toni's JSON error instead of node's bare 400. */
+function onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  writeRawError(socket, status, status === 400 ? `Malformed HTTP request (${error.code ?? 'parse error'})` : statusText(status));
 }
 
 function tooLarge(limit: number): HttpException {
