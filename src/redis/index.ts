@@ -1,0 +1,2 @@
+export { RedisTransport, type RedisTransportOptions } from './redis-transport.js';
+export { PROTOCOL_VERSION } from './codec.js';
