@@ -127,7 +127,7 @@ export class RedisTransport implements BroadcastTransport {
 
     void subscriber.subscribe(this.#channel('broadcast'), this.#channel(`i:${node.instanceId}`)).catch(this.#onError);
     if (client === undefined || client.status === 'wait') {
-      const ready = await this.#bounded(commands.connect().then(() => true), false);
+      const ready = await this.#bounded(commands.connect().then(() => true, () => false), false);
       if (!ready) this.#reportDown(new Error(`no answer within ${operationTimeout} ms`));
     }
     if (subscriber.status === 'wait') void subscriber.connect().catch(this.#onError);

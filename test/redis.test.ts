@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { Injectable, Module, ToniError, ToniFactory, type ToniApplication } from 'toni';
+import { WsAdapter } from 'toni/node';
+import { RedisTransport } from 'toni/redis';
+import { BroadcastModule, BroadcastService, type Gateway, type WsClient } from 'toni/websocket';
+import { captureLogger, withTimeout, waitUntil } from './support/async.js';
+import { RedisServer } from './support/redis-server.js';
+import { type TestClient, connect } from './support/ws-client.js';
+
+const HEARTBEAT = 100;
+const INSTANCE_TIMEOUT = 600;
+
+/** A toni instance in a child process, driven over IPC. */
+class ChildInstance {
+  readonly #child: ChildProcess;
+  readonly wsUrl: string;
+  #nextId = 0;
+
+  private constructor(child: ChildProcess, wsUrl: string) {
+    this.#child = child;
+    this.wsUrl = wsUrl;
+  }
+
+  static async spawn(redisUrl: string): Promise<ChildInstance> {
+    const fixture = fileURLToPath(new URL('./fixtures/redis-instance.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=toni-source', '--import', 'tsx', fixture, redisUrl, String(HEARTBEAT), String(INSTANCE_TIMEOUT)], {
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    let output = '';
+    const ready = new Promise<string>((resolve, reject) => {
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+        const match = /ready (\S+)/.exec(output);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`the instance exited early with ${code}`)));
+    });
+    return new ChildInstance(child, await withTimeout(ready, 20_000, 'the child instance to start'));
+  }
+
+  command<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.#nextId++;
+    const answer = new Promise<T>((resolve) => {
+      const onMessage = (message: { id: number; result: T }) => {
+        if (message.id !== id) return;
+        this.#child.off('message', onMessage);
+        resolve(message.result);
+      };
+      this.#child.on('message', onMessage);
+    });
+    this.#child.send({ id, op, ...args });
+    return withTimeout(answer, 5_000, `the child instance to answer ${op}`);
+  }
+
+  async kill(): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    const exited = once(this.#child, 'exit');
+    this.#child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+@Injectable()
+class ChatGateway implements Gateway {
+  readonly path = '/chat';
+  async onConnect(client: WsClient) {
+    const room = client.handshake.query.get('room');
+    if (room) await client.join(room);
+    await client.send(`hello ${client.id}`);
+  }
+  onMessage() {}
+}
+
+describe('RedisTransport across processes', () => {
+  let redis: RedisServer;
+  const apps: ToniApplication[] = [];
+  const children: ChildInstance[] = [];
+  const clients: TestClient[] = [];
+
+  beforeEach(async () => {
+    redis = await RedisServer.start();
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.ws.terminate();
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await Promise.all(children.splice(0).map((child) => child.kill()));
+    await redis.stop();
+  });
+
+  async function localInstance(options: { logger?: ReturnType<typeof captureLogger> } = {}) {
+    const transport = new RedisTransport({ url: redis.url, heartbeatInterval: HEARTBEAT, instanceTimeout: INSTANCE_TIMEOUT, operationTimeout: 500 });
+    @Module({ imports: [BroadcastModule.forRoot({ transport })], providers: [ChatGateway] })
+    class LocalModule {}
+    const app = await ToniFactory.create(LocalModule, undefined, { logger: options.logger ?? false });
+    apps.push(app);
+    const ws = new WsAdapter();
+    app.useWebSocketAdapter(ws);
+    await app.listen(0, '127.0.0.1');
+    return { app, transport, broadcast: app.get(BroadcastService), wsUrl: ws.getUrl('/chat') };
+  }
+
+  /** Connects a client and returns it with its id (from the gateway's greeting). */
+  async function client(url: string): Promise<{ client: TestClient; id: string }> {
+    const opened = await connect(url);
+    clients.push(opened);
+    const greeting = await opened.nextText();
+    return { client: opened, id: greeting.slice('hello '.length) };
+  }
+
+  it('broadcasts, rooms, sendTo, sendToMany, counts and ids span a separate process', async () => {
+    const local = await localInstance();
+    const child = await ChildInstance.spawn(redis.url);
+    children.push(child);
+    const here = await client(`${local.wsUrl}?room=blue`);
+    const there = await client(`${child.wsUrl}?room=red`);
+    const thereToo = await client(`${child.wsUrl}?room=blue`);
+
+    assert.equal(await local.broadcast.getClientCount(), 3);
+    assert.deepEqual(new Set(await local.broadcast.getClientIds()), new Set([here.id, there.id, thereToo.id]));
+    assert.equal(await child.command<number>('count'), 3);
+    assert.equal(await local.broadcast.to('blue').getClientCount(), 2);
+    assert.equal(await child.command<number>('count', { room: 'red' }), 1);
+
+    await local.broadcast.broadcastText('from the parent');
+    assert.equal(await here.client.nextText(), 'from the parent');
+    assert.equal(await there.client.nextText(), 'from the parent');
+    assert.equal(await thereToo.client.nextText(), 'from the parent');
+
+    await child.command('broadcast', { text: 'from the child' });
+    for (const each of [here, there, thereToo]) assert.equal(await each.client.nextText(), 'from the child');
+
+    await local.broadcast.to('red').broadcastText('red only');
+    assert.equal(await there.client.nextText(), 'red only');
+    await local.broadcast.to('blue').except(here.id).broadcastText('blue but not here');
+    assert.equal(await thereToo.client.nextText(), 'blue but not here');
+
+    assert.equal(await local.broadcast.sendTo(there.id, 'direct'), true);
+    assert.equal(await there.client.nextText(), 'direct');
+    assert.equal(await local.broadcast.sendTo('00000000-0000-4000-8000-000000000000', 'nobody'), false);
+    assert.equal(await local.broadcast.sendToMany([here.id, there.id, thereToo.id, 'unknown'], 'many'), 3);
+    for (const each of [here, there, thereToo]) assert.equal(await each.client.nextText(), 'many');
+    assert.equal(await child.command<boolean>('sendTo', { clientId: here.id, text: 'back' }), true);
+    assert.equal(await here.client.nextText(), 'back');
+
+    // Nothing else arrived: every client's queue is empty.
+    await local.broadcast.broadcastText('end');
+    for (const each of [here, there, thereToo]) assert.equal(await each.client.nextText(), 'end');
+  });
+
+  it('a killed instance drops out of counts, ids and rooms within the instance timeout', async () => {
+    const local = await localInstance();
+    const child = await ChildInstance.spawn(redis.url);
+    children.push(child);
+    const here = await client(`${local.wsUrl}?room=blue`);
+    await client(`${child.wsUrl}?room=blue`);
+    assert.equal(await local.broadcast.getClientCount(), 2);
+
+    const killedAt = Date.now();
+    await child.kill();
+    await waitUntil(async () => (await local.broadcast.getClientCount()) === 1, INSTANCE_TIMEOUT * 5, 'the killed instance to drop out');
+    const elapsed = Date.now() - killedAt;
+    assert.ok(elapsed <= INSTANCE_TIMEOUT + 1_000, `dropped out after ${elapsed} ms`);
+    assert.deepEqual(await local.broadcast.getClientIds(), [here.id]);
+    assert.equal(await local.broadcast.to('blue').getClientCount(), 1);
+    assert.equal(await local.broadcast.sendTo((await local.broadcast.getClientIds())[0]!, 'still here'), true);
+  });
+
+  it('a cleanly closed instance leaves the cluster at once', async () => {
+    const local = await localInstance();
+    const child = await ChildInstance.spawn(redis.url);
+    children.push(child);
+    await client(local.wsUrl);
+    await client(child.wsUrl);
+    assert.equal(await local.broadcast.getClientCount(), 2);
+    await child.command('close');
+    assert.equal(await local.broadcast.getClientCount(), 1);
+  });
+
+  it('keeps local delivery while Redis is down, logs once, and rejoins when it returns', async () => {
+    const logger = captureLogger();
+    const local = await localInstance({ logger });
+    const child = await ChildInstance.spawn(redis.url);
+    children.push(child);
+    const here = await client(local.wsUrl);
+    const there = await client(child.wsUrl);
+    assert.equal(await local.broadcast.getClientCount(), 2);
+
+    await redis.kill();
+    for (let index = 0; index < 50; index++) await withTimeout(local.broadcast.broadcastText(`down ${index}`), 2_000, 'a broadcast while Redis is down');
+    assert.deepEqual(await here.client.texts(50), Array.from({ length: 50 }, (_, index) => `down ${index}`));
+    assert.equal(await withTimeout(local.broadcast.getClientCount(), 2_000, 'a count while Redis is down'), 1);
+    assert.deepEqual(await withTimeout(local.broadcast.getClientIds(), 2_000, 'ids while Redis is down'), [here.id]);
+    assert.equal(await withTimeout(local.broadcast.sendTo(there.id, 'lost'), 2_000, 'a sendTo while Redis is down'), false);
+    const outageErrors = logger.entries.filter((entry) => entry.level === 'error');
+    assert.equal(outageErrors.length, 1, `logged ${outageErrors.length} errors: ${outageErrors.map((entry) => entry.message).join('; ')}`);
+
+    await redis.restart();
+    await waitUntil(async () => (await local.broadcast.getClientCount()) === 2, 10_000, 'both instances to register again');
+    assert.ok(logger.entries.some((entry) => entry.level === 'info' && /reachable again/.test(entry.message ?? '')));
+    await local.broadcast.broadcastText('after the outage');
+    assert.equal(await there.client.nextText(), 'after the outage');
+    assert.equal(await here.client.nextText(), 'after the outage');
+    await child.command('broadcast', { text: 'child after the outage' });
+    assert.equal(await here.client.nextText(), 'child after the outage');
+  });
+
+  it('starts while Redis is unreachable and joins the cluster once it is up', async () => {
+    await redis.kill();
+    const logger = captureLogger();
+    const local = await withTimeout(localInstance({ logger }), 5_000, 'an instance to start without Redis');
+    const here = await client(local.wsUrl);
+    await local.broadcast.broadcastText('local only');
+    assert.equal(await here.client.nextText(), 'local only');
+    assert.equal(await local.broadcast.getClientCount(), 1);
+    await redis.restart();
+    const child = await ChildInstance.spawn(redis.url);
+    children.push(child);
+    await waitUntil(async () => (await child.command<number>('count')) === 1, 10_000, 'the child to see the instance that started without Redis');
+    await child.command('broadcast', { text: 'hello from the child' });
+    assert.equal(await here.client.nextText(), 'hello from the child');
+  });
+
+  it('drops packets of another protocol version with one clear warning', async () => {
+    const logger = captureLogger();
+    const local = await localInstance({ logger });
+    const here = await client(local.wsUrl);
+    const raw = new Redis(redis.url);
+    try {
+      for (let index = 0; index < 3; index++) {
+        await raw.publish('toni:ch:broadcast', JSON.stringify({ v: 99, from: 'future-instance', p: [{ k: 't', d: 'from the future' }] }));
+      }
+      await raw.publish('toni:ch:broadcast', 'not json at all');
+      await waitUntil(() => logger.entries.filter((entry) => entry.level === 'warn').length >= 2, 5_000, 'the warnings');
+    } finally {
+      raw.disconnect();
+    }
+    const warnings = logger.entries.filter((entry) => entry.level === 'warn');
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!.message ?? '', /protocol version 99 from instance future-instance; this instance speaks version 1/);
+    await local.broadcast.broadcastText('current');
+    assert.equal(await here.client.nextText(), 'current');
+  });
+
+  it('rejects invalid options with TONI_ERR_INVALID_OPTION', () => {
+    assert.throws(() => new RedisTransport({ heartbeatInterval: 0 }), (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_INVALID_OPTION');
+    assert.throws(() => new RedisTransport({ heartbeatInterval: 5_000, instanceTimeout: 1_000 }), /must be shorter than instanceTimeout/);
+  });
+});
