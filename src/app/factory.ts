@@ -1,7 +1,7 @@
-import { Container } from '../di/container.js';
+import { Container, type ProviderOverride } from '../di/container.js';
 import { callLifecycleHook } from '../di/lifecycle.js';
 import type { DynamicModule } from '../di/module.js';
-import type { Class } from '../di/token.js';
+import type { Class, Token } from '../di/token.js';
 import { ToniError } from '../errors.js';
 import type { HttpAdapter } from '../http/adapter.js';
 import { RequestHandler } from '../http/request-handler.js';
@@ -28,31 +28,41 @@ export const ToniFactory = {
    * (a missing provider, a cycle, a duplicate route) reject with a `ToniError` here.
    * Without `httpAdapter`, a `NodeHttpAdapter` is used.
    */
-  async create(rootModule: Class | DynamicModule, httpAdapter?: HttpAdapter, options: ToniApplicationOptions = {}): Promise<ToniApplication> {
-    const logger = options.logger === false ? silentLogger : options.logger ?? new ConsoleLogger();
-    const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-    assertBodyLimit(bodyLimit, 'the application options');
-    const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
-    if (!Number.isFinite(shutdownTimeout) || shutdownTimeout < 0) {
-      throw new ToniError('TONI_ERR_INVALID_OPTION', `shutdownTimeout must be a non-negative number of milliseconds, got ${String(shutdownTimeout)}.`);
-    }
-
-    const container = await Container.create(rootModule, { globalProviders: [{ provide: LOGGER, useValue: logger }] });
-    const router = buildRouter(container, bodyLimit);
-    const gateways = findGateways([...container.instances()].map((entry) => entry.instance));
-    await callLifecycleHook(container, 'onModuleInit');
-    await callLifecycleHook(container, 'onApplicationBootstrap');
-    return new ToniApplication({
-      container,
-      http: httpAdapter ?? (await defaultHttpAdapter()),
-      handler: new RequestHandler(router, logger),
-      logger,
-      shutdownTimeout,
-      hasGateways: gateways.length > 0,
-      defaultWebSocketAdapter,
-    });
+  create(rootModule: Class | DynamicModule, httpAdapter?: HttpAdapter, options: ToniApplicationOptions = {}): Promise<ToniApplication> {
+    return createApplication(rootModule, httpAdapter, options, new Map());
   },
 };
+
+/** @internal `ToniFactory.create` with provider overrides, for `toni/testing`. */
+export async function createApplication(
+  rootModule: Class | DynamicModule,
+  httpAdapter: HttpAdapter | undefined,
+  options: ToniApplicationOptions,
+  overrides: ReadonlyMap<Token, ProviderOverride>,
+): Promise<ToniApplication> {
+  const logger = options.logger === false ? silentLogger : options.logger ?? new ConsoleLogger();
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  assertBodyLimit(bodyLimit, 'the application options');
+  const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
+  if (!Number.isFinite(shutdownTimeout) || shutdownTimeout < 0) {
+    throw new ToniError('TONI_ERR_INVALID_OPTION', `shutdownTimeout must be a non-negative number of milliseconds, got ${String(shutdownTimeout)}.`);
+  }
+
+  const container = await Container.create(rootModule, { globalProviders: [{ provide: LOGGER, useValue: logger }], overrides });
+  const router = buildRouter(container, bodyLimit);
+  const gateways = findGateways([...container.instances()].map((entry) => entry.instance));
+  await callLifecycleHook(container, 'onModuleInit');
+  await callLifecycleHook(container, 'onApplicationBootstrap');
+  return new ToniApplication({
+    container,
+    http: httpAdapter ?? (await defaultHttpAdapter()),
+    handler: new RequestHandler(router, logger),
+    logger,
+    shutdownTimeout,
+    hasGateways: gateways.length > 0,
+    defaultWebSocketAdapter,
+  });
+}
 
 // Loaded on demand so that applications on another adapter never load node:http or ws.
 async function defaultHttpAdapter(): Promise<HttpAdapter> {

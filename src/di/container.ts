@@ -58,16 +58,20 @@ export class Container {
   }
 
   /** Builds the module graph below `rootModule` and creates every provider and controller. */
-  static async create(rootModule: Class | DynamicModule, options: { globalProviders?: readonly ValueProvider[] } = {}): Promise<Container> {
+  static async create(rootModule: Class | DynamicModule, options: ContainerOptions = {}): Promise<Container> {
     const modules: ModuleNode[] = [];
-    const seen = new Map<unknown, ModuleNode>();
-    const configured = await findConfigured(rootModule, 'ToniFactory.create');
+    const graph: GraphContext = {
+      seen: new Map(),
+      order: modules,
+      configured: await findConfigured(rootModule, 'ToniFactory.create'),
+      overrides: options.overrides ?? new Map(),
+    };
     if (options.globalProviders !== undefined) {
       const tokens = options.globalProviders.map((provider) => provider.provide);
       const core: DynamicModule = { module: ToniCoreModule, global: true, providers: options.globalProviders, exports: tokens };
-      await buildGraph(core, 'ToniFactory.create', seen, modules, configured);
+      await buildGraph(core, 'ToniFactory.create', graph);
     }
-    const root = await buildGraph(rootModule, 'ToniFactory.create', seen, modules, configured);
+    const root = await buildGraph(rootModule, 'ToniFactory.create', graph);
     for (const node of modules) validateExports(node);
     const container = new Container(root, modules);
     await container.#instantiateAll();
@@ -230,13 +234,8 @@ function construct(definition: NormalizedProvider, context: { resolve(token: Tok
   }
 }
 
-async function buildGraph(
-  entry: ModuleImport,
-  importer: string,
-  seen: Map<unknown, ModuleNode>,
-  order: ModuleNode[],
-  configured: ReadonlyMap<Function, DynamicModule>,
-): Promise<ModuleNode> {
+async function buildGraph(entry: ModuleImport, importer: string, graph: GraphContext): Promise<ModuleNode> {
+  const { seen, order, configured, overrides } = graph;
   const awaited = await entry;
   assertModule(awaited, importer);
   // A plain import of a module class that is also imported configured (`X.forRoot(...)`) means that configured module.
@@ -264,13 +263,15 @@ async function buildGraph(
   const imports = [...(base.imports ?? []), ...(dynamic?.imports ?? [])];
   const importedByEntry = new Map<unknown, ModuleNode>();
   for (const imported of imports) {
-    const child = await buildGraph(imported, node.name, seen, order, configured);
+    const child = await buildGraph(imported, node.name, graph);
     node.imports.push(child);
     importedByEntry.set(await imported, child);
     importedByEntry.set(child.type, child);
   }
   for (const provider of [...(base.providers ?? []), ...(dynamic?.providers ?? [])]) {
-    const definition = normalizeProvider(provider, node.name);
+    const declared = normalizeProvider(provider, node.name);
+    const override = overrides.get(declared.token);
+    const definition = override === undefined ? declared : normalizeProvider({ ...override, provide: declared.token }, `the override of ${tokenName(declared.token)}`);
     node.providers.set(definition.token, record(definition, node, 'provider'));
   }
   for (const controller of [...(base.controllers ?? []), ...(dynamic?.controllers ?? [])]) {
@@ -286,6 +287,27 @@ async function buildGraph(
   }
   order.push(node);
   return node;
+}
+
+/** Options of `Container.create`. */
+export interface ContainerOptions {
+  /** Values every module sees, e.g. `LOGGER`. */
+  globalProviders?: readonly ValueProvider[];
+  /** Replacements for declared providers, by token (what `Test.createTestingModule().overrideProvider()` collects). */
+  overrides?: ReadonlyMap<Token, ProviderOverride>;
+}
+
+/** How an override builds its token's value. */
+export type ProviderOverride =
+  | { useValue: unknown }
+  | { useClass: Class }
+  | { useFactory: (...deps: never[]) => unknown; inject?: readonly Token[] };
+
+interface GraphContext {
+  readonly seen: Map<unknown, ModuleNode>;
+  readonly order: ModuleNode[];
+  readonly configured: ReadonlyMap<Function, DynamicModule>;
+  readonly overrides: ReadonlyMap<Token, ProviderOverride>;
 }
 
 /** Holds what toni itself provides to every module, such as `LOGGER`. */

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { Controller, Get, Injectable, InjectionToken, Module, ToniError, inject } from 'toni';
+import { HandshakeRefusedError, Test, TestWsClient, type TestingModule } from 'toni/testing';
+import { BroadcastModule, BroadcastService, WsMessage, type Gateway, type WsClient, type WsHandshake } from 'toni/websocket';
+
+class User {
+  constructor(readonly name: string) {}
+}
+
+@Injectable()
+class AuthService {
+  verify(header: string): boolean { return header === 'Bearer real-secret'; }
+  userFor(_header: string): User { return new User('real user'); }
+}
+
+const GREETING = new InjectionToken<string>('GREETING');
+
+@Injectable()
+class SecureGateway implements Gateway {
+  readonly path = '/secure';
+  private readonly auth = inject(AuthService);
+  private readonly greeting = inject(GREETING);
+  onHandshake(handshake: WsHandshake) {
+    const header = handshake.headers.get('authorization');
+    if (!header || !this.auth.verify(header)) return false;
+    handshake.setMetadata(User, this.auth.userFor(header));
+    return true;
+  }
+  async onConnect(client: WsClient) { await client.send(`${this.greeting}, ${client.getMetadata(User)?.name}`); }
+  async onMessage(client: WsClient, message: WsMessage) {
+    if (message.asText() === 'bye') await client.close(4000, 'asked to leave');
+    else await client.send(WsMessage.binary(new Uint8Array([1, 2, 3])));
+  }
+}
+
+@Controller('/greeting')
+class GreetingController {
+  private readonly greeting = inject(GREETING);
+  @Get() get() { return { greeting: this.greeting }; }
+}
+
+@Module({ imports: [BroadcastModule], providers: [AuthService, SecureGateway, { provide: GREETING, useValue: 'Hello' }], controllers: [GreetingController] })
+class AppModule {}
+
+describe('toni/testing', () => {
+  const modules: TestingModule[] = [];
+  afterEach(async () => {
+    await Promise.all(modules.splice(0).map((module) => module.close()));
+  });
+  const compile = async (builder: ReturnType<typeof Test.createTestingModule>) => {
+    const module = await builder.compile();
+    modules.push(module);
+    return module;
+  };
+
+  it('overrides a provider with a value and serves the real application on a free port', async () => {
+    const module = await compile(
+      Test.createTestingModule({ imports: [AppModule] })
+        .overrideProvider(AuthService).useValue({ verify: () => true, userFor: () => new User('fake user') }),
+    );
+    const app = await module.createApplication();
+    assert.match(app.getUrl(), /^http:\/\/127\.0\.0\.1:\d+$/);
+    const client = await TestWsClient.connect(app, '/secure', { headers: { authorization: 'anything' } });
+    assert.equal(await client.expectMessage(), 'Hello, fake user');
+    client.send('data');
+    assert.deepEqual([...(await client.expectBinary())], [1, 2, 3]);
+    client.send('bye');
+    assert.deepEqual(await client.expectClose(4000), { code: 4000, reason: 'asked to leave' });
+  });
+
+  it('overrides with a class and with a factory that injects', async () => {
+    class DenyAll extends AuthService {
+      override verify(): boolean { return false; }
+    }
+    const module = await compile(
+      Test.createTestingModule({ imports: [AppModule] })
+        .overrideProvider(AuthService).useClass(DenyAll)
+        .overrideProvider(GREETING).useFactory((auth: AuthService) => `Hi from ${auth.constructor.name}`, [AuthService]),
+    );
+    assert.equal(module.get(GREETING), 'Hi from DenyAll');
+    const app = await module.createApplication();
+    const response = await fetch(`${app.getUrl()}/greeting`);
+    assert.deepEqual(await response.json(), { greeting: 'Hi from DenyAll' });
+    await assert.rejects(TestWsClient.connect(app, '/secure', { headers: { authorization: 'Bearer real-secret' } }), (error: unknown) => {
+      return error instanceof HandshakeRefusedError && error.status === 401;
+    });
+  });
+
+  it('fails compile() when an override replaces nothing, or the graph is broken', async () => {
+    class Unused {}
+    await assert.rejects(
+      Test.createTestingModule({ imports: [AppModule] }).overrideProvider(Unused).useValue(new Unused()).compile(),
+      (error: unknown) => error instanceof ToniError && /overrideProvider\(Unused\) replaced nothing/.test(error.message),
+    );
+    await assert.rejects(
+      Test.createTestingModule({ providers: [SecureGateway] }).compile(),
+      (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_UNKNOWN_PROVIDER',
+    );
+  });
+
+  it('expectMessage and expectClose fail with clear messages; expectNoMessage passes on silence', async () => {
+    const module = await compile(Test.createTestingModule({ imports: [AppModule] }).overrideProvider(AuthService).useValue({ verify: () => true, userFor: () => new User('x') }));
+    const app = await module.createApplication();
+    const client = await TestWsClient.connect(app, '/secure', { headers: { authorization: 'x' } });
+    assert.equal(await client.expectMessage(), 'Hello, x');
+    await client.expectNoMessage(50);
+    await assert.rejects(client.expectMessage(50), /Expected a message within 50 ms, but none arrived/);
+    await assert.rejects(client.expectClose(1000, 50), /Expected the connection to close with 1000 within 50 ms, but it is still open/);
+    await module.get(BroadcastService).broadcastText('to everyone');
+    await assert.rejects(client.expectNoMessage(1_000), /Expected no message for 1000 ms, got text "to everyone"/);
+    const closing = client.expectClose(1001);
+    await module.close();
+    assert.equal((await closing).code, 1001);
+  });
+
+  it('exposes the compiled singletons before listening', async () => {
+    const module = await compile(Test.createTestingModule({ imports: [AppModule] }));
+    assert.ok(module.get(AuthService) instanceof AuthService);
+    assert.equal(module.get(AuthService).verify('Bearer real-secret'), true);
+    assert.equal(await module.get(BroadcastService).getClientCount(), 0);
+  });
+});
