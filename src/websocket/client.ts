@@ -76,7 +76,8 @@ export class WsClient implements MetadataReader {
 
   /**
    * Closes the connection (default code 1000). Resolves once it is closed and `onDisconnect`
-   * (which sees kind `server-close`) has run.
+   * (which sees kind `server-close`) has run — or, called from one of this client's own hooks,
+   * once it is closed (its `onDisconnect` then runs after that hook).
    */
   close(code = 1000, reason = ''): Promise<void> {
     return this.#channel.requestClose(code, reason);

@@ -119,8 +119,11 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   #ended: { code: number; reason: string; error: Error | undefined } | undefined;
   #disconnecting = false;
   #resolveFinished!: () => void;
+  #resolveClosed!: () => void;
   /** Resolves once `onDisconnect` has run and the client is deregistered. */
   readonly finished: Promise<void>;
+  /** Resolves once the socket is closed. */
+  readonly #closed: Promise<void>;
 
   constructor(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection, context: SessionContext, onFinished: () => void) {
     this.entry = entry;
@@ -130,6 +133,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     this.outbound = new Outbound(connection.sink, this, context.maxBufferedBytes);
     this.client = new WsClient(handshake, this);
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
   get isOpen(): boolean {
@@ -188,6 +192,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   ended(code: number, reason: string, error?: Error): void {
     if (this.#ended !== undefined) return;
     this.#ended = { code, reason, error };
+    this.#resolveClosed();
     if (this.#ready && !this.#busy) void this.#disconnect();
   }
 
@@ -196,10 +201,13 @@ export class ClientSession implements ClientChannel, OutboundOwner {
       return Promise.reject(new RangeError(`Invalid WebSocket close code ${code}: use 1000, 1001-1003, 1007-1014 or 3000-4999`));
     }
     if (encoder.encode(reason).byteLength > 123) return Promise.reject(new RangeError('A close reason is limited to 123 bytes'));
-    this.markCause({ kind: 'server-close', code, reason });
-    this.outbound.flushNow();
-    if (this.connection.isOpen) this.connection.close(code, reason);
-    return this.finished;
+    if (this.connection.isOpen) {
+      this.markCause({ kind: 'server-close', code, reason });
+      this.outbound.flushNow();
+      this.connection.close(code, reason);
+    }
+    // From this client's own hook, waiting for onDisconnect would wait for that very hook.
+    return !this.#ready || this.#busy || this.#disconnecting ? this.#closed : this.finished;
   }
 
   async #connect(): Promise<void> {

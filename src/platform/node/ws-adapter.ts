@@ -127,9 +127,10 @@ export class WsAdapter implements WebSocketAdapter {
     this.#closing = true;
     clearInterval(this.#heartbeat);
     this.#sharedServer?.off('upgrade', this.#onSharedUpgrade);
-    const sessions = [...this.#connections].map((connection) => connection.session);
+    // Every session, also those whose socket has closed but whose onDisconnect still runs.
+    const sessions = [...(this.#host?.sessions() ?? [])];
     for (const connection of this.#connections) connection.session?.shutdown();
-    const finished = Promise.all(sessions.map((session) => session?.finished));
+    const finished = Promise.all(sessions.map((session) => session.finished));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       finished.then(() => false),
