@@ -10,6 +10,7 @@ import { type ClientSession, type GatewayEntry, GatewayHost } from '../../websoc
 import { WsHandshake } from '../../websocket/handshake.js';
 import { WsMessage } from '../../websocket/message.js';
 import { NodeHttpAdapter } from './http-adapter.js';
+import { writeRawError } from './raw-response.js';
 
 /** Options of `WsAdapter`; every one has a default. */
 export interface WsAdapterOptions {
@@ -178,12 +179,12 @@ export class WsAdapter implements WebSocketAdapter {
     const queryStart = url.indexOf('?');
     const path = trimSlash(queryStart < 0 ? url : url.slice(0, queryStart));
     const entry = routes.get(path);
-    if (entry === undefined) return refuse(socket, 404, `No WebSocket gateway at ${path}`);
-    if (this.#closing) return refuse(socket, 503, 'Server shutting down');
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse(socket, 400, 'Expected Upgrade: websocket');
+    if (entry === undefined) return writeRawError(socket, 404, `No WebSocket gateway at ${path}`);
+    if (this.#closing) return writeRawError(socket, 503, 'Server shutting down');
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return writeRawError(socket, 400, 'Expected Upgrade: websocket');
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.#originAllowed(origin)) return refuse(socket, 403, `Origin ${origin} is not allowed`);
-    if (this.#connections.size + this.#pending >= this.#options.maxConnections) return refuse(socket, 503, 'Too many connections');
+    if (origin !== undefined && !this.#originAllowed(origin)) return writeRawError(socket, 403, `Origin ${origin} is not allowed`);
+    if (this.#connections.size + this.#pending >= this.#options.maxConnections) return writeRawError(socket, 503, 'Too many connections');
 
     const handshake = new WsHandshake({ url, headers: req.headers, remoteAddress: req.socket.remoteAddress });
     this.#pending++;
@@ -193,8 +194,8 @@ export class WsAdapter implements WebSocketAdapter {
     } finally {
       this.#pending--;
     }
-    if (!verdict.accepted) return refuse(socket, verdict.status, verdict.message);
-    if (this.#closing) return refuse(socket, 503, 'Server shutting down');
+    if (!verdict.accepted) return writeRawError(socket, verdict.status, verdict.message);
+    if (this.#closing) return writeRawError(socket, 503, 'Server shutting down');
     if (socket.destroyed) return;
     this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#accept(entry, handshake, ws, socket as Socket));
   }
@@ -281,19 +282,6 @@ class NodeConnection implements WsConnection {
   terminate(): void {
     this.ws.terminate();
   }
-}
-
-function refuse(socket: Duplex, status: number, message: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({ statusCode: status, message, error: statusText(status) });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${statusText(status)}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }
 
 function createOwnServer(): Server {
