@@ -72,6 +72,9 @@ describe('ToniApplication', () => {
     await assert.rejects(second.listen(port, '127.0.0.1'), (error: unknown) => {
       return error instanceof ToniError && error.code === 'TONI_ERR_LISTEN_FAILED' && error.message.includes('EADDRINUSE');
     });
+    // The failed attempt leaves the application able to listen elsewhere.
+    const url = await second.listen(0, '127.0.0.1');
+    assert.equal((await fetch(`${url}/health`)).status, 200);
   });
 
   it('accepts one WebSocket adapter, before listen only', async () => {

@@ -90,7 +90,12 @@ export class ToniApplication {
     if (this.#webSocketAdapter === undefined && this.#parts.hasGateways) {
       this.#webSocketAdapter = await this.#parts.defaultWebSocketAdapter();
     }
-    this.#address = await http.listen(handler.handle, port, host);
+    try {
+      this.#address = await http.listen(handler.handle, port, host);
+    } catch (error) {
+      this.#listening = false;
+      throw error;
+    }
     if (this.#webSocketAdapter !== undefined) {
       const instances = [...container.instances()].map((entry) => entry.instance);
       await this.#webSocketAdapter.bind({ http, address: this.#address, instances, logger });

@@ -56,6 +56,7 @@ export class NodeHttpAdapter implements HttpAdapter {
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
+        this.#server = undefined;
         reject(new ToniError('TONI_ERR_LISTEN_FAILED', `Cannot listen on ${host ?? '(all interfaces)'}:${port}: ${error.code ?? error.message}.`, { cause: error }));
       };
       server.once('error', onError);
