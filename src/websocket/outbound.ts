@@ -109,8 +109,11 @@ export class Outbound {
       entries.length = 0;
       return;
     }
-    const buffered = this.bufferedBytes;
-    if (buffered > this.#limit) {
+    // Only bytes left unsent from earlier turns show a slow reader. This turn's frames are shared
+    // with the other recipients, and a burst bigger than the limit must not drop a client that
+    // reads: a client holds at most the limit plus one turn's frames.
+    if (this.#sink.writableLength > this.#limit) {
+      const buffered = this.bufferedBytes;
       entries.length = 0;
       this.#owner.onSlowConsumer(buffered);
       return;
