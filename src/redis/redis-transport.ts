@@ -164,12 +164,15 @@ export class RedisTransport implements BroadcastTransport {
   }
 
   async sendToClients(packet: BroadcastPacket & { readonly clientIds: readonly ClientId[] }): Promise<number> {
-    const owners = await this.#call((commands) => commands.toniLocate(this.#key('instances'), this.#options.keyPrefix, this.#node!.instanceId, this.#options.instanceTimeout, ...packet.clientIds), []);
+    const located = await this.#call((commands) => commands.toniLocate(this.#key('instances'), this.#options.keyPrefix, this.#node!.instanceId, this.#options.instanceTimeout, ...packet.clientIds), []);
     const byInstance = new Map<string, ClientId[]>();
-    owners.forEach((owner, index) => {
-      if (owner === null || owner === undefined) return;
+    packet.clientIds.forEach((clientId, index) => {
+      const owner = located[2 * index];
+      const record = owner == null ? undefined : decodeClient(clientId, located[2 * index + 1] ?? '');
+      // Filtered here, where the registry knows each client's rooms and gateway, so the count is exact.
+      if (owner == null || record === undefined || !matchesFilter(record, packet)) return;
       const ids = byInstance.get(owner) ?? [];
-      ids.push(packet.clientIds[index]!);
+      ids.push(clientId);
       byInstance.set(owner, ids);
     });
     let found = 0;
@@ -362,8 +365,10 @@ function encodeClient(client: ClientRecord): string {
 function decodeClient(id: string, value: string): ClientRecord | undefined {
   try {
     const parsed = JSON.parse(value) as { g?: unknown; r?: unknown };
-    if (typeof parsed.g !== 'string' || !Array.isArray(parsed.r)) return undefined;
-    return { id, gateway: parsed.g, rooms: new Set(parsed.r.filter((room): room is string => typeof room === 'string')) };
+    if (typeof parsed.g !== 'string') return undefined;
+    // Redis's cjson writes an empty Lua table, such as the rooms left after leaving the last, as {}.
+    const rooms = Array.isArray(parsed.r) ? parsed.r.filter((room): room is string => typeof room === 'string') : [];
+    return { id, gateway: parsed.g, rooms: new Set(rooms) };
   } catch {
     return undefined;
   }

@@ -61,17 +61,23 @@ for _, id in ipairs(live) do
 end
 return result`,
   },
-  /** KEYS: instances. ARGV: prefix, self, timeout, clientId… Returns the instance holding each client, or nil. */
+  /**
+   * KEYS: instances. ARGV: prefix, self, timeout, clientId…
+   * Returns, for each client, the instance holding it and its record — or false, false.
+   */
   toniLocate: {
     numberOfKeys: 1,
     lua: `${LIVE}
 local owners = {}
 local wanted = #ARGV - 3
-for index = 1, wanted do owners[index] = false end
+for index = 1, 2 * wanted do owners[index] = false end
 for _, id in ipairs(live) do
   local found = redis.call('HMGET', ARGV[1] .. ':i:' .. id .. ':clients', unpack(ARGV, 4))
   for index = 1, wanted do
-    if found[index] and not owners[index] then owners[index] = id end
+    if found[index] and not owners[2 * index - 1] then
+      owners[2 * index - 1] = id
+      owners[2 * index] = found[index]
+    end
   end
 end
 return owners`,

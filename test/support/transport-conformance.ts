@@ -255,6 +255,10 @@ export function describeTransportConformance(name: string, makeCluster: () => Pr
         await instances[0]!.broadcast.to('red').broadcastText('to red');
         const expected = new Map<Peer, string[]>([[plainOn2, ['to green']], [peers[0]!, ['to red']], [peers[4]!, ['to red']]]);
         await expectDeliveries(instances[0]!, expected, peers);
+        // A client that left its last room is still a client: counted, listed and reachable.
+        assert.ok((await instances[0]!.broadcast.getClientIds()).includes(redOn1.id));
+        assert.equal(await instances[0]!.broadcast.sendTo(redOn1.id, 'still reachable'), true);
+        assert.equal(await redOn1.ws.nextText(ms), 'still reachable');
       });
 
       it('drops a client’s room memberships when it disconnects, cluster-wide', async () => {
