@@ -1,31 +1,14 @@
-import { Controller, Get, HttpResponse, Injectable, Module, Post, ToniFactory, inject, type HttpContext } from 'toni';
-import { NodeHttpAdapter } from 'toni/node';
+// The example app: `npm start`, then open the printed URL in two browser tabs.
+import { createChatApp } from './app.js';
+import { loadConfig } from './config.js';
 
-@Injectable()
-class AnnouncementLog {
-  readonly #entries: string[] = [];
-  add(message: string): void { this.#entries.push(message); }
-  list(): readonly string[] { return this.#entries; }
-}
+const config = loadConfig(process.env);
+const app = await createChatApp(config);
+app.enableShutdownHooks();                       // SIGINT (Ctrl-C) / SIGTERM: close gracefully
+const url = await app.listen(config.port, config.host);
 
-@Controller('/events')
-class EventsController {
-  private readonly log = inject(AnnouncementLog);
-
-  @Get('/')
-  list() { return { announcements: this.log.list() }; }
-
-  @Post('/announce')
-  announce(ctx: HttpContext<{ message: string }>) {
-    this.log.add(`[Announcement] ${ctx.body.message}`);
-    return HttpResponse.ok().build();
-  }
-}
-
-@Module({ controllers: [EventsController], providers: [AnnouncementLog] })
-class AppModule {}
-
-const app = await ToniFactory.create(AppModule, new NodeHttpAdapter());
-app.enableShutdownHooks();
-const url = await app.listen(Number(process.env['PORT'] ?? 3000), process.env['HOST'] ?? '127.0.0.1');
-console.log(`toni example listening on ${url} — try: curl -X POST ${url}/events/announce -H 'content-type: application/json' -d '{"message":"hi"}'`);
+const transport = config.redisUrl === undefined ? 'in-memory broadcasting' : `broadcasting through Redis at ${new URL(config.redisUrl).host}`;
+console.log(`toni chat example listening on ${url} (${transport})
+  open ${url}/ in two browser tabs, then try:
+  curl -X POST ${url}/events/announce -H 'content-type: application/json' -d '{"message":"hello"}'
+  curl ${url}/events/stats`);

@@ -1,0 +1,32 @@
+import { type DynamicModule, Module } from 'toni';
+import { BroadcastModule, type BroadcastTransport } from 'toni/websocket';
+import { AuthService, DEMO_USERS, User } from './auth.service.js';
+import { BackgroundJobs } from './background-jobs.js';
+import { ChatGateway } from './chat.gateway.js';
+import { EventsController } from './events.controller.js';
+import { NotificationService } from './notification.service.js';
+import { PageController } from './page.controller.js';
+import { SecureGateway } from './secure.gateway.js';
+
+/** Options of `AppModule.forRoot`. */
+export interface AppModuleOptions {
+  /** How broadcasts reach other instances; in-memory (this process only) when absent. */
+  transport?: BroadcastTransport | undefined;
+  /** The bearer token `/secure` accepts, for the demo user Ada. */
+  demoToken: string;
+}
+
+/** The whole example: two gateways, the HTTP endpoints, and what they share. */
+@Module({
+  controllers: [PageController, EventsController],
+  providers: [ChatGateway, SecureGateway, NotificationService, AuthService, BackgroundJobs],
+})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [options.transport === undefined ? BroadcastModule : BroadcastModule.forRoot({ transport: options.transport })],
+      providers: [{ provide: DEMO_USERS, useValue: new Map([[options.demoToken, new User('u-1', 'Ada')]]) }],
+    };
+  }
+}
