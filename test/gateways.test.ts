@@ -787,6 +787,16 @@ describe('WebSocket gateways', () => {
       assert.equal(await noOrigin.nextText(), 'echo:from a server');
     });
 
+    it('an allowedOrigins predicate sees the handshake, e.g. to allow only the same origin', async () => {
+      const { adapter } = await start([ProbeGateway], { allowedOrigins: (origin, handshake) => origin === `http://${handshake.headers.get('host')}` });
+      const url = adapter.getUrl('/probe');
+      const sameOrigin = `http://${new URL(url).host}`;
+      const same = await open(url, { origin: sameOrigin });
+      same.send('same');
+      assert.equal(await same.nextText(), 'echo:same');
+      assert.equal((await expectRefusal(url, { origin: 'http://other.example.com' })).status, 403);
+    });
+
     it('maxConnections answers 503 beyond the limit and accepts again once a client leaves', async () => {
       const { app, adapter } = await start([ProbeGateway], { maxConnections: 2 });
       const gateway = app.get(ProbeGateway);

@@ -247,6 +247,15 @@ describe('RedisTransport across processes', () => {
     assert.equal(await here.client.nextText(), 'current');
   });
 
+  it('a broadcast after the application closed does nothing and logs nothing', async () => {
+    const logger = captureLogger();
+    const local = await localInstance({ logger });
+    await local.app.close();
+    await local.broadcast.broadcastText('after close');
+    assert.equal(await local.broadcast.getClientCount(), 0);
+    assert.deepEqual(logger.entries.filter((entry) => entry.level === 'error' || entry.level === 'warn'), []);
+  });
+
   it('rejects invalid options with TONI_ERR_INVALID_OPTION', () => {
     assert.throws(() => new RedisTransport({ heartbeatInterval: 0 }), (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_INVALID_OPTION');
     assert.throws(() => new RedisTransport({ heartbeatInterval: 5_000, instanceTimeout: 1_000 }), /must be shorter than instanceTimeout/);

@@ -137,12 +137,12 @@ export class RedisTransport implements BroadcastTransport {
   }
 
   async detach(): Promise<void> {
-    this.#detached = true;
     clearInterval(this.#heartbeat);
     const commands = this.#commands;
     const subscriber = this.#subscriber;
     if (commands === undefined || subscriber === undefined) return;
     this.#flush();
+    this.#detached = true;
     if (commands.status === 'ready') {
       const id = this.#node!.instanceId;
       await this.#bounded(commands.multi().zrem(this.#key('instances'), id).del(this.#clientsKey(id), this.#roomsKey(id)).exec(), null);
@@ -159,6 +159,7 @@ export class RedisTransport implements BroadcastTransport {
   }
 
   async publish(packet: BroadcastPacket): Promise<void> {
+    if (this.#detached) return;
     this.#broadcasts.push(toWire(packet));
     this.#scheduleFlush();
   }
@@ -320,7 +321,8 @@ export class RedisTransport implements BroadcastTransport {
   /** Runs a Redis call; never rejects, never outlasts `operationTimeout`, logs an outage once. */
   async #call<T>(operation: (commands: Commands) => Promise<T>, fallback: T): Promise<T> {
     const commands = this.#commands;
-    if (commands === undefined || commands.status !== 'ready') return fallback;
+    // After detach (the application closed) calls quietly do nothing: that is not an outage.
+    if (commands === undefined || this.#detached || commands.status !== 'ready') return fallback;
     try {
       return await this.#bounded(operation(commands), fallback);
     } catch (error) {

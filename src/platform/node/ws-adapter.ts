@@ -25,7 +25,7 @@ export interface WsAdapterOptions {
    * Others are refused with 403, which stops cross-site WebSocket hijacking. Requests without
    * an `Origin` header (non-browser clients) are not affected. Default: every origin.
    */
-  allowedOrigins?: readonly string[] | ((origin: string) => boolean);
+  allowedOrigins?: readonly string[] | ((origin: string, handshake: WsHandshake) => boolean);
   /** Most simultaneous connections (handshakes included); beyond, upgrades get 503. Default: no limit. */
   maxConnections?: number;
   /** permessage-deflate; costs CPU and memory per connection. Default: off. */
@@ -33,9 +33,10 @@ export interface WsAdapterOptions {
   /** Milliseconds `app.close()` waits for clients to complete the close handshake before cutting them off. Default 5 000. */
   closeTimeout?: number;
   /**
-   * Most bytes waiting to be sent to one client. A client that reads slower than it is sent to
-   * passes it and is disconnected with 1013 (kind `slow-consumer`), so it never holds up the
-   * others nor memory. Default 4 MiB.
+   * Bytes a client may leave unread from earlier event-loop turns. A client that reads slower
+   * than it is sent to passes it and is disconnected with 1013 (kind `slow-consumer`), so it never
+   * holds up the others nor memory; it may briefly hold the limit plus one turn's frames, which
+   * are shared with the other recipients. Default 4 MiB.
    */
   maxBufferedBytes?: number;
   /** Milliseconds a slow consumer gets to read its 1013 close frame before it is cut off. Default 1 000. */
@@ -183,10 +184,10 @@ export class WsAdapter implements WebSocketAdapter {
     if (this.#closing) return writeRawError(socket, 503, 'Server shutting down');
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return writeRawError(socket, 400, 'Expected Upgrade: websocket');
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.#originAllowed(origin)) return writeRawError(socket, 403, `Origin ${origin} is not allowed`);
+    const handshake = new WsHandshake({ url, headers: req.headers, remoteAddress: req.socket.remoteAddress });
+    if (origin !== undefined && !this.#originAllowed(origin, handshake)) return writeRawError(socket, 403, `Origin ${origin} is not allowed`);
     if (this.#connections.size + this.#pending >= this.#options.maxConnections) return writeRawError(socket, 503, 'Too many connections');
 
-    const handshake = new WsHandshake({ url, headers: req.headers, remoteAddress: req.socket.remoteAddress });
     this.#pending++;
     let verdict;
     try {
@@ -222,10 +223,10 @@ export class WsAdapter implements WebSocketAdapter {
     connection.session = this.#host!.open(entry, handshake, connection);
   }
 
-  #originAllowed(origin: string): boolean {
+  #originAllowed(origin: string, handshake: WsHandshake): boolean {
     const allowed = this.#options.allowedOrigins;
     if (allowed === undefined) return true;
-    if (typeof allowed === 'function') return allowed(origin);
+    if (typeof allowed === 'function') return allowed(origin, handshake);
     const normalized = origin.toLowerCase();
     return allowed.some((candidate) => candidate.toLowerCase() === normalized);
   }
