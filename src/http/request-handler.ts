@@ -58,7 +58,7 @@ export class RequestHandler {
     }
     const route = lookup.value;
     const ctx = new RequestContext(exchange, path, queryStart, lookup.params);
-    if (exchange.hasBody && exchange.method !== 'GET' && exchange.method !== 'HEAD') {
+    if (exchange.method !== 'GET' && exchange.method !== 'HEAD' && exchange.hasBody) {
       this.#withBody(exchange, route, ctx);
     } else if (route.bodySchema !== undefined) {
       this.#validate(exchange, route, ctx, undefined);
@@ -79,9 +79,9 @@ export class RequestHandler {
       (bytes) => {
         const parsed = parseJson(bytes);
         if (parsed instanceof HttpException) this.#fail(exchange, parsed, route);
-        else if (route.bodySchema !== undefined) this.#validate(exchange, route, ctx, parsed.value);
+        else if (route.bodySchema !== undefined) this.#validate(exchange, route, ctx, parsed);
         else {
-          ctx.body = parsed.value;
+          ctx.body = parsed;
           this.#run(exchange, route, ctx);
         }
       },
@@ -176,24 +176,25 @@ function isJsonContentType(header: string | string[] | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
-function parseJson(bytes: Uint8Array): { value: unknown } | HttpException {
+/** The parsed body, or the HttpException to answer (JSON.parse never yields one). */
+function parseJson(bytes: Uint8Array): unknown {
   let text: string;
   try {
     text = decoder.decode(bytes);
   } catch {
     return new HttpException(400, 'Malformed JSON body: it is not valid UTF-8');
   }
-  if (text.trim() === '') return { value: undefined };
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
+    if (text.trim() === '') return undefined;
     return new HttpException(400, `Malformed JSON body: ${(error as Error).message}`);
   }
   if (POISON_KEYS.test(text) && hasPoisonedKey(value)) {
     return new HttpException(400, 'Forbidden key in JSON body: "__proto__" and "constructor.prototype" are not accepted');
   }
-  return { value };
+  return value;
 }
 
 /** True when a parsed value carries a key that would pollute prototypes if merged into an object. */

@@ -23,6 +23,8 @@ const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, st
  */
 export class Router<T> {
   readonly #static = new Map<string, Map<string, T>>();
+  /** The lookups of static routes, built once: a hit allocates nothing. Keyed by method, then path. */
+  readonly #staticHits = new Map<string, Map<string, RouteLookup<T>>>();
   readonly #root: Node<T> = createNode();
 
   add(method: string, path: string, value: T): void {
@@ -34,10 +36,17 @@ export class Router<T> {
       throw new ToniError('TONI_ERR_DUPLICATE_ROUTE', `Two handlers are registered for ${method} ${normalized}: remove or rename one of them.`);
     }
     methods.set(method, value);
+    if (dynamic) return;
+    const hit: RouteLookup<T> = Object.freeze({ kind: 'found', value, params: NO_PARAMS });
+    getOrCreate(this.#staticHits, method).set(normalized, hit);
+    // HEAD falls back to GET, unless the path has a HEAD route of its own.
+    if (method === 'GET' && !methods.has('HEAD')) getOrCreate(this.#staticHits, 'HEAD').set(normalized, hit);
   }
 
   find(method: string, rawPath: string): RouteLookup<T> {
     const path = rawPath.length > 1 && rawPath.charCodeAt(rawPath.length - 1) === 47 ? rawPath.slice(0, -1) : rawPath;
+    const hit = this.#staticHits.get(method)?.get(path);
+    if (hit !== undefined) return hit;
     const allowed = new Set<string>();
     const staticMethods = this.#static.get(path);
     const staticValue = staticMethods === undefined ? undefined : pick(staticMethods, method, allowed);

@@ -45,7 +45,7 @@ export class NodeHttpAdapter implements HttpAdapter {
     if (this.#server !== undefined) throw new ToniError('TONI_ERR_APP_STATE', 'NodeHttpAdapter.listen() was called twice; create one adapter per application.');
     const server = createServer((req, res) => {
       this.#inFlight++;
-      res.once('close', this.#onResponseClosed);
+      res.on('close', this.#onResponseClosed);
       if (this.#closing) res.shouldKeepAlive = false;
       handler(new NodeExchange(req, res));
     });
@@ -135,8 +135,8 @@ class NodeExchange implements HttpExchange {
         }
         chunks.push(chunk);
       };
+      // After 'end' nothing else is emitted that matters (a later 'error' finds a settled promise).
       const onEnd = () => {
-        cleanup();
         resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
       };
       const onError = (error: Error) => {
@@ -165,20 +165,21 @@ class NodeExchange implements HttpExchange {
     const res = this.#res;
     if (res.headersSent || res.destroyed) return;
     if (status === 413 || headers['connection'] === 'close') res.shouldKeepAlive = false;
+    // One writeHead() with a flat [name, value, …] list: node validates and serialises the
+    // headers in one pass, without the header map that each setHeader() call maintains.
+    const flat: string[] = [];
+    for (const name in headers) if (name !== 'content-length') flat.push(name, headers[name]!);
+    const empty = body === undefined || status === 204 || status === 304;
+    if (!empty) flat.push('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
     try {
-      for (const name in headers) res.setHeader(name, headers[name]!);
+      res.writeHead(status, flat);
     } catch (error) {
-      // Leave the response untouched, so that the caller can still answer with an error.
-      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      // Nothing was written; forget the status line writeHead() chose, so that the caller can still answer with an error.
+      res.statusMessage = '';
       throw error;
     }
-    res.statusCode = status;
-    if (body === undefined || status === 204 || status === 304) {
-      res.end();
-      return;
-    }
-    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
-    res.end(body);
+    if (empty) res.end();
+    else res.end(body);
   }
 }
 

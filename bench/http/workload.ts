@@ -1,0 +1,42 @@
+/**
+ * What every server in the HTTP benchmark serves, so that they all do the same work:
+ * a JSON GET and a JSON POST whose small body is parsed, transformed and sent back.
+ */
+
+export const GET_PATH = '/hello';
+export const POST_PATH = '/echo';
+
+export interface EchoRequest {
+  name: string;
+  count: number;
+  tags: string[];
+}
+
+export interface EchoResponse {
+  name: string;
+  count: number;
+  tags: string[];
+  echoed: true;
+}
+
+/** The body wrk posts (about 50 bytes, like a typical small API call). */
+export const POST_BODY = JSON.stringify({ name: 'toni', count: 41, tags: ['fast', 'typed', 'real-time'] } satisfies EchoRequest);
+
+/** The GET route's answer. */
+export function greet(): { message: string } {
+  return { message: 'Hello, World!' };
+}
+
+/** The POST route's answer: the request, transformed. */
+export function echo(body: EchoRequest): EchoResponse {
+  return { name: body.name, count: body.count + 1, tags: body.tags, echoed: true };
+}
+
+/**
+ * Tells the orchestrator where the server listens (its only line on stdout), and exits
+ * cleanly on SIGTERM so that `--cpu-prof` can write its profile.
+ */
+export function announce(port: number): void {
+  process.once('SIGTERM', () => process.exit(0));
+  process.stdout.write(`${port}\n`);
+}
