@@ -27,12 +27,8 @@ export interface BroadcastModuleOptions {
 /** The options `BroadcastModule.forRoot` was given. */
 export const BROADCAST_OPTIONS = new InjectionToken<BroadcastModuleOptions>('BROADCAST_OPTIONS');
 
-/** A local client as the registry indexes it. */
-interface Member extends ClientRecord {
-  readonly client: WsClient;
-  readonly outbound: Outbound;
-  readonly rooms: Set<Room>;
-}
+/** A local client as the registry indexes it: its session (which is a `ClientRecord`). */
+type Member = ClientSession;
 
 /**
  * The registry of connected clients, shared by every gateway: which clients this instance
@@ -94,7 +90,7 @@ export class ConnectionManager implements ConnectionObserver {
   broadcast(filter: ClientFilter, message: WsMessage): Promise<void> {
     const packet: BroadcastPacket = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway };
     this.deliverLocal(packet);
-    return this.#guard('publish', this.#transport.publish(packet), undefined);
+    return this.#transport.publish(packet).then(undefined, this.#publishFailed);
   }
 
   /** Sends to the given clients that match `filter`, wherever they are; resolves with how many were reached. */
@@ -149,7 +145,7 @@ export class ConnectionManager implements ConnectionObserver {
   }
 
   async clientConnected(session: ClientSession): Promise<void> {
-    const member: Member = { id: session.client.id, gateway: session.entry.path, rooms: session.rooms, client: session.client, outbound: session.outbound };
+    const member: Member = session;
     closeSegment();
     this.#members.set(member.id, member);
     this.#all.add(member);
@@ -199,6 +195,10 @@ export class ConnectionManager implements ConnectionObserver {
     if (filter.gateway !== undefined) return this.#gateways.get(filter.gateway) ?? [];
     return this.#all;
   }
+
+  readonly #publishFailed = (error: unknown): void => {
+    this.#logger.error({ err: error, operation: 'publish' }, 'Broadcast transport failed to publish; continuing with local clients only');
+  };
 
   /** Transport calls never reject into application code: a failure is logged and `fallback` used. */
   async #guard<T>(operation: string, pending: Promise<T>, fallback: T): Promise<T> {

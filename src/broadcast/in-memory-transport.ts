@@ -39,8 +39,10 @@ export class InMemoryTransport implements BroadcastTransport {
     this.#hub?.members.delete(this);
   }
 
-  async publish(packet: BroadcastPacket): Promise<void> {
-    for (const node of this.#peers()) node.deliver(packet);
+  publish(packet: BroadcastPacket): Promise<void> {
+    // Not async, and no generator when alone: a broadcast costs no promise of its own here.
+    if (this.#hub !== undefined) for (const node of this.#peers()) node.deliver(packet);
+    return DONE;
   }
 
   async sendToClients(packet: BroadcastPacket & { readonly clientIds: readonly ClientId[] }): Promise<number> {
@@ -70,6 +72,8 @@ export class InMemoryTransport implements BroadcastTransport {
     for (const member of this.#hub.members) if (member !== this && member.node !== undefined) yield member.node;
   }
 }
+
+const DONE = Promise.resolve();
 
 /** Joins the `InMemoryTransport`s of several applications in one process into a cluster. */
 export class InMemoryHub {

@@ -55,7 +55,7 @@ export class GatewayHost {
 
   constructor(instances: readonly unknown[], logger: Logger, options: GatewayHostOptions) {
     this.entries = findGateways(instances);
-    this.#context = { logger, observers: instances.filter(isObserver), ...options };
+    this.#context = { logger, observers: instances.filter(isObserver), sessions: this.#sessions, ...options };
   }
 
   get sessionCount(): number {
@@ -85,7 +85,7 @@ export class GatewayHost {
 
   /** Starts a session for an upgraded connection: registration, `onConnect`, then messages. */
   open(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection): ClientSession {
-    const session = new ClientSession(entry, handshake, connection, this.#context, () => this.#sessions.delete(session));
+    const session = new ClientSession(entry, handshake, connection, this.#context);
     this.#sessions.add(session);
     session.start();
     return session;
@@ -95,6 +95,7 @@ export class GatewayHost {
 interface SessionContext extends GatewayHostOptions {
   readonly logger: Logger;
   readonly observers: readonly ConnectionObserver[];
+  readonly sessions: Set<ClientSession>;
 }
 
 /**
@@ -107,10 +108,9 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   readonly entry: GatewayEntry;
   readonly connection: WsConnection;
   readonly outbound: Outbound;
-  readonly rooms = new Set<string>();
+  #rooms: Set<string> | undefined;
   readonly #context: SessionContext;
-  readonly #onFinished: () => void;
-  #queue: (WsMessage | undefined)[] = [];
+  #queue: (WsMessage | undefined)[] | undefined;
   #head = 0;
   #ready = false;
   #busy = false;
@@ -118,22 +118,37 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   #cause: DisconnectReason | undefined;
   #ended: { code: number; reason: string; error: Error | undefined } | undefined;
   #disconnecting = false;
-  #resolveFinished!: () => void;
-  #resolveClosed!: () => void;
-  /** Resolves once `onDisconnect` has run and the client is deregistered. */
-  readonly finished: Promise<void>;
-  /** Resolves once the socket is closed. */
-  readonly #closed: Promise<void>;
+  // Promises and continuations are made only when something waits: most clients never need them.
+  #finished: Latch | undefined;
+  #closed: Latch | undefined;
+  #isFinished = false;
+  #resume: (() => void) | undefined;
+  #resumeAfterError: ((error: unknown) => void) | undefined;
 
-  constructor(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection, context: SessionContext, onFinished: () => void) {
+  constructor(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection, context: SessionContext) {
     this.entry = entry;
     this.connection = connection;
     this.#context = context;
-    this.#onFinished = onFinished;
     this.outbound = new Outbound(connection.sink, this, context.maxBufferedBytes);
     this.client = new WsClient(handshake, this);
-    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
-    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /** Resolves once `onDisconnect` has run and the client is deregistered. */
+  get finished(): Promise<void> {
+    return (this.#finished ??= latch(this.#isFinished)).promise;
+  }
+
+  /** The rooms this client is in. */
+  get rooms(): ReadonlySet<string> {
+    return this.#rooms ?? NO_ROOMS;
+  }
+
+  get id(): string {
+    return this.client.id;
+  }
+
+  get gateway(): string {
+    return this.entry.path;
   }
 
   get isOpen(): boolean {
@@ -146,14 +161,14 @@ export class ClientSession implements ClientChannel, OutboundOwner {
 
   async join(room: string): Promise<void> {
     assertRoom(room);
-    if (this.rooms.has(room) || this.#disconnecting) return;
-    this.rooms.add(room);
+    if (this.#rooms?.has(room) || this.#disconnecting) return;
+    (this.#rooms ??= new Set()).add(room);
     await this.#notifyRoom(room, true);
   }
 
   async leave(room: string): Promise<void> {
     assertRoom(room);
-    if (!this.rooms.delete(room)) return;
+    if (this.#rooms?.delete(room) !== true) return;
     await this.#notifyRoom(room, false);
   }
 
@@ -179,7 +194,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   /** A text or binary message arrived. */
   receive(message: WsMessage): void {
     if (this.#rejected) return;
-    this.#queue.push(message);
+    (this.#queue ??= []).push(message);
     if (this.#ready && !this.#busy) this.#pump();
   }
 
@@ -192,7 +207,8 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   ended(code: number, reason: string, error?: Error): void {
     if (this.#ended !== undefined) return;
     this.#ended = { code, reason, error };
-    this.#resolveClosed();
+    this.#closed ??= latch(true);
+    this.#closed.resolve();
     if (this.#ready && !this.#busy) void this.#disconnect();
   }
 
@@ -207,7 +223,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
       this.connection.close(code, reason);
     }
     // From this client's own hook, waiting for onDisconnect would wait for that very hook.
-    return !this.#ready || this.#busy || this.#disconnecting ? this.#closed : this.finished;
+    return !this.#ready || this.#busy || this.#disconnecting ? (this.#closed ??= latch(this.#ended !== undefined)).promise : this.finished;
   }
 
   async #connect(): Promise<void> {
@@ -218,7 +234,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     } catch (error) {
       this.#logError('onConnect', error);
       this.#rejected = true;
-      this.#queue = [];
+      this.#queue = undefined;
       this.markCause({ kind: 'error', error: toError(error) });
       if (this.connection.isOpen) this.connection.close(1011, 'Internal error');
     }
@@ -229,9 +245,10 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   #pump(): void {
     this.#busy = true;
     const { gateway } = this.entry;
-    while (this.#head < this.#queue.length) {
-      const message = this.#queue[this.#head]!;
-      this.#queue[this.#head++] = undefined;
+    const queue = this.#queue ?? [];
+    while (this.#head < queue.length) {
+      const message = queue[this.#head]!;
+      queue[this.#head++] = undefined;
       let result: unknown;
       try {
         result = gateway.onMessage(this.client, message);
@@ -240,22 +257,20 @@ export class ClientSession implements ClientChannel, OutboundOwner {
         continue;
       }
       if (result instanceof Promise) {
+        this.#resume ??= () => this.#pump();
+        this.#resumeAfterError ??= (error: unknown) => {
+          this.#logError('onMessage', error);
+          this.#pump();
+        };
         result.then(this.#resume, this.#resumeAfterError);
         return;
       }
     }
-    this.#queue.length = 0;
+    queue.length = 0;
     this.#head = 0;
     this.#busy = false;
     if (this.#ended !== undefined) void this.#disconnect();
   }
-
-  readonly #resume = (): void => this.#pump();
-
-  readonly #resumeAfterError = (error: unknown): void => {
-    this.#logError('onMessage', error);
-    this.#pump();
-  };
 
   async #disconnect(): Promise<void> {
     if (this.#disconnecting) return;
@@ -271,14 +286,15 @@ export class ClientSession implements ClientChannel, OutboundOwner {
         this.#logError('clientDisconnected', error);
       }
     }
-    this.rooms.clear();
+    this.#rooms = undefined;
     try {
       await this.entry.gateway.onDisconnect?.(this.client, reason);
     } catch (error) {
       this.#logError('onDisconnect', error);
     }
-    this.#onFinished();
-    this.#resolveFinished();
+    this.#context.sessions.delete(this);
+    this.#isFinished = true;
+    this.#finished?.resolve();
   }
 
   async #notifyRoom(room: string, joined: boolean): Promise<void> {
@@ -340,3 +356,16 @@ function toError(value: unknown): Error {
 }
 
 const encoder = new TextEncoder();
+const NO_ROOMS: ReadonlySet<string> = new Set();
+
+interface Latch {
+  readonly promise: Promise<void>;
+  resolve(): void;
+}
+
+function latch(done: boolean): Latch {
+  if (done) return { promise: Promise.resolve(), resolve() {} };
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -22,7 +22,7 @@ export class WsHandshake implements MetadataReader {
   readonly remoteAddress: string | undefined;
   readonly #rawHeaders: IncomingHeaders;
   readonly #queryStart: number;
-  readonly #metadata = new Map<unknown, unknown>();
+  #metadata: Map<unknown, unknown> | undefined;
   #headers: Headers | undefined;
   #query: URLSearchParams | undefined;
 
@@ -48,10 +48,10 @@ export class WsHandshake implements MetadataReader {
 
   /** Attaches a value to the client this handshake opens; read it with `client.getMetadata(key)`. */
   setMetadata<T>(key: MetadataToken<T>, value: T): void {
-    this.#metadata.set(key, value);
+    (this.#metadata ??= new Map()).set(key, value);
   }
 
   getMetadata<T>(key: MetadataToken<T>): T | undefined {
-    return this.#metadata.get(key) as T | undefined;
+    return this.#metadata?.get(key) as T | undefined;
   }
 }

@@ -60,7 +60,8 @@ export class Outbound {
   readonly #sink: FrameSink;
   readonly #owner: OutboundOwner;
   readonly #limit: number;
-  #entries: Entry[] = [];
+  /** Made on the first frame: an idle client holds no array. */
+  #entries: Entry[] | undefined;
   #scheduled = false;
 
   constructor(sink: FrameSink, owner: OutboundOwner, limit: number) {
@@ -80,7 +81,7 @@ export class Outbound {
   /** Bytes written to the socket but not yet sent, plus what waits for the end of the turn. */
   get bufferedBytes(): number {
     let bytes = this.#sink.writableLength;
-    for (const entry of this.#entries) bytes += entry instanceof Segment ? entry.bytes : entry.byteLength;
+    for (const entry of this.#entries ?? []) bytes += entry instanceof Segment ? entry.bytes : entry.byteLength;
     return bytes;
   }
 
@@ -92,7 +93,7 @@ export class Outbound {
 
   /** Forgets what is queued (the connection is going away). */
   discard(): void {
-    this.#entries.length = 0;
+    this.#entries = undefined;
   }
 
   /** @internal */
@@ -104,7 +105,7 @@ export class Outbound {
   flush(): void {
     this.#scheduled = false;
     const entries = this.#entries;
-    if (entries.length === 0) return;
+    if (entries === undefined || entries.length === 0) return;
     if (!this.#owner.isOpen) {
       entries.length = 0;
       return;
@@ -130,7 +131,7 @@ export class Outbound {
   }
 
   #add(entry: Entry): void {
-    this.#entries.push(entry);
+    (this.#entries ??= []).push(entry);
     if (!this.#scheduled) {
       this.#scheduled = true;
       schedule(this);

@@ -76,7 +76,8 @@ export class WsAdapter implements WebSocketAdapter {
   #pending = 0;
   #closing = false;
   #heartbeat: NodeJS.Timeout | undefined;
-  #clock = Date.now();
+  /** Shared by every connection: the heartbeat's clock, and the open connections. */
+  readonly #shared: ConnectionShared = { clock: Date.now(), connections: this.#connections };
 
   constructor(options: WsAdapterOptions = {}) {
     this.#options = { ...DEFAULTS, perMessageDeflate: false, ...withoutUndefined(options) };
@@ -93,6 +94,7 @@ export class WsAdapter implements WebSocketAdapter {
       maxPayload: this.#options.maxPayload,
       perMessageDeflate: this.#options.perMessageDeflate,
       clientTracking: false,
+      WebSocket: ToniWebSocket,
     });
     for (const entry of this.#host.entries) {
       if (entry.port === undefined) this.#sharedRoutes.set(entry.path, entry);
@@ -202,24 +204,8 @@ export class WsAdapter implements WebSocketAdapter {
   }
 
   #accept(entry: GatewayEntry, handshake: WsHandshake, ws: WebSocket, socket: Socket): void {
-    const connection = new NodeConnection(ws, socket, this.#clock);
+    const connection = new NodeConnection(ws as ToniWebSocket, socket, this.#shared);
     this.#connections.add(connection);
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      connection.lastSeen = this.#clock;
-      connection.awaitingPongSince = 0;
-      connection.session!.receive(isBinary ? WsMessage.binary(data) : WsMessage.text(data.toString()));
-    });
-    ws.on('pong', () => {
-      connection.lastSeen = this.#clock;
-      connection.awaitingPongSince = 0;
-    });
-    ws.on('error', (error: Error) => {
-      connection.error ??= error;
-    });
-    ws.on('close', (code: number, reason: Buffer) => {
-      this.#connections.delete(connection);
-      connection.session!.ended(code, reason.toString(), connection.error);
-    });
     connection.session = this.#host!.open(entry, handshake, connection);
   }
 
@@ -235,7 +221,7 @@ export class WsAdapter implements WebSocketAdapter {
     const { heartbeatInterval, heartbeatTimeout } = this.#options;
     if (heartbeatInterval === 0) return;
     this.#heartbeat = setInterval(() => {
-      const now = (this.#clock = Date.now());
+      const now = (this.#shared.clock = Date.now());
       for (const connection of this.#connections) {
         if (connection.awaitingPongSince > 0) {
           if (now - connection.awaitingPongSince >= heartbeatTimeout) {
@@ -252,20 +238,73 @@ export class WsAdapter implements WebSocketAdapter {
   }
 }
 
+/** What every connection of one adapter shares. */
+interface ConnectionShared {
+  clock: number;
+  readonly connections: Set<NodeConnection>;
+}
+
+/**
+ * A `ws` WebSocket that hands its events straight to its connection: no listener closures and
+ * no event table per client.
+ */
+class ToniWebSocket extends WebSocket {
+  connection: NodeConnection | undefined;
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const connection = this.connection;
+    if (connection === undefined) return super.emit(event, ...args);
+    switch (event) {
+      case 'message':
+        connection.received(args[0] as Buffer, args[1] as boolean);
+        return true;
+      case 'pong':
+        connection.alive();
+        return true;
+      case 'error':
+        connection.error ??= args[0] as Error;
+        return true;
+      case 'close':
+        connection.closed(args[0] as number, args[1] as Buffer);
+        return true;
+      default:
+        return false;
+    }
+  }
+}
+
 /** One `ws` socket as the core's `WsConnection`. */
 class NodeConnection implements WsConnection {
-  readonly ws: WebSocket;
+  readonly ws: ToniWebSocket;
   /** toni writes its frames straight to the socket; `ws` parses what arrives and closes. */
   readonly sink: Socket;
+  readonly #shared: ConnectionShared;
   session: ClientSession | undefined;
   error: Error | undefined;
   lastSeen: number;
   awaitingPongSince = 0;
 
-  constructor(ws: WebSocket, socket: Socket, now: number) {
+  constructor(ws: ToniWebSocket, socket: Socket, shared: ConnectionShared) {
     this.ws = ws;
     this.sink = socket;
-    this.lastSeen = now;
+    this.#shared = shared;
+    this.lastSeen = shared.clock;
+    ws.connection = this;
+  }
+
+  received(data: Buffer, isBinary: boolean): void {
+    this.alive();
+    this.session!.receive(isBinary ? WsMessage.binary(data) : WsMessage.text(data.toString()));
+  }
+
+  alive(): void {
+    this.lastSeen = this.#shared.clock;
+    this.awaitingPongSince = 0;
+  }
+
+  closed(code: number, reason: Buffer): void {
+    this.#shared.connections.delete(this);
+    this.session!.ended(code, reason.toString(), this.error);
   }
 
   get isOpen(): boolean {
