@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Child, startNode } from './broadcast/child.js';
 import type { BurstMode, LoadCommand, LoadReport, ServerCommand, ServerReport } from './broadcast/protocol.js';
+import { expandCpuList, formatRate, median, percentile, positiveInteger } from './support.js';
 
 interface ServerSpec {
   readonly name: string;
@@ -180,16 +181,6 @@ async function singleBroadcastLatency(server: Child<ServerCommand, ServerReport>
   return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
 }
 
-function percentile(sorted: readonly number[], fraction: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
 function printSetup(options: BenchOptions): void {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const pin = options.pinning === undefined ? 'not pinned' : `servers on CPU ${options.pinning.server}, load client on CPU ${options.pinning.load}`;
@@ -240,10 +231,6 @@ function formatRepeats(options: BenchOptions): string {
   return `${options.repeats} (${options.minRepeats} once a mode's bursts took ${options.budgetMs / 1000} s)`;
 }
 
-function formatRate(value: number): string {
-  return value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : `${Math.round(value / 1e3)}k`;
-}
-
 function formatBytes(value: number): string {
   return value >= 1024 ? `${(value / 1024).toFixed(1)} KB` : `${Math.round(value)} B`;
 }
@@ -252,18 +239,18 @@ function readOptions(env: NodeJS.ProcessEnv): BenchOptions {
   const quick = env['BENCH_QUICK'] === '1';
   const clientCounts = integerList(env, 'BENCH_CLIENTS', quick ? [500] : [1000, 5000]);
   const latencyDefault = clientCounts.includes(1000) ? [1000] : [clientCounts[0]!];
-  const repeats = positiveInteger(env, 'BENCH_REPEATS', quick ? 2 : 5);
+  const repeats = positiveInteger(env, 'BENCH_REPEATS', quick ? 2 : 5, fail);
   return {
     clientCounts,
-    messages: positiveInteger(env, 'BENCH_MESSAGES', quick ? 200 : 1000),
-    warmupMessages: positiveInteger(env, 'BENCH_WARMUP_MESSAGES', quick ? 50 : 200),
+    messages: positiveInteger(env, 'BENCH_MESSAGES', quick ? 200 : 1000, fail),
+    warmupMessages: positiveInteger(env, 'BENCH_WARMUP_MESSAGES', quick ? 50 : 200, fail),
     repeats,
     minRepeats: Math.min(repeats, 3),
-    budgetMs: positiveInteger(env, 'BENCH_BUDGET', 60) * 1000,
+    budgetMs: positiveInteger(env, 'BENCH_BUDGET', 60, fail) * 1000,
     modes: ['fire', 'await'],
     latencyClientCounts: integerList(env, 'BENCH_LATENCY_CLIENTS', latencyDefault),
-    latencySamples: positiveInteger(env, 'BENCH_LATENCY_SAMPLES', quick ? 50 : 200),
-    latencyIntervalMs: positiveInteger(env, 'BENCH_LATENCY_INTERVAL', 10),
+    latencySamples: positiveInteger(env, 'BENCH_LATENCY_SAMPLES', quick ? 50 : 200, fail),
+    latencyIntervalMs: positiveInteger(env, 'BENCH_LATENCY_INTERVAL', 10, fail),
     servers: selectServers(env['BENCH_SERVERS']),
     serverNodeArgs: (env['BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
     pinning: env['BENCH_PIN'] === '0' ? undefined : choosePinning(),
@@ -277,14 +264,6 @@ function selectServers(list: string | undefined): readonly ServerSpec[] {
   const unknown = names.filter((name) => !known.some((spec) => spec.name === name));
   if (unknown.length > 0) fail(`BENCH_SERVERS names unknown servers: ${unknown.join(', ')}. Known: ${known.map((spec) => spec.name).join(', ')}.`);
   return known.filter((spec) => names.includes(spec.name));
-}
-
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value <= 0) fail(`${name} must be a positive integer, got "${raw}".`);
-  return value;
 }
 
 function integerList(env: NodeJS.ProcessEnv, name: string, fallback: readonly number[]): readonly number[] {
@@ -313,14 +292,6 @@ function choosePinning(): { server: number; load: number } | undefined {
   const allowed = list === undefined ? [] : expandCpuList(list);
   if (allowed.length < 2) return undefined;
   return { server: allowed[0]!, load: allowed[1]! };
-}
-
-function expandCpuList(list: string): number[] {
-  return list.split(',').flatMap((part) => {
-    const [from, to] = part.trim().split('-').map(Number);
-    if (from === undefined || Number.isNaN(from)) return [];
-    return Array.from({ length: (to ?? from) - from + 1 }, (_, index) => from + index);
-  });
 }
 
 function fail(message: string): never {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { RedisServer } from '../test/support/redis-server.js';
 import { Child, startNode } from './broadcast/child.js';
 import type { BurstMode, LoadCommand, LoadReport, ServerCommand, ServerReport } from './broadcast/protocol.js';
+import { formatRate, median, percentile, positiveInteger } from './support.js';
 
 interface SystemSpec {
   readonly name: string;
@@ -36,10 +37,10 @@ const BASELINE = 'socket.io';
 const MODES: readonly BurstMode[] = ['fire', 'await'];
 
 const quick = process.env['BENCH_QUICK'] === '1';
-const clients = Number(process.env['BENCH_CLIENTS'] ?? (quick ? 500 : 1000));
-const messages = Number(process.env['BENCH_MESSAGES'] ?? (quick ? 200 : 1000));
-const repeats = Number(process.env['BENCH_REPEATS'] ?? (quick ? 2 : 3));
-const samples = Number(process.env['BENCH_LATENCY_SAMPLES'] ?? (quick ? 50 : 200));
+const clients = positiveInteger(process.env, 'BENCH_CLIENTS', quick ? 500 : 1000, fail);
+const messages = positiveInteger(process.env, 'BENCH_MESSAGES', quick ? 200 : 1000, fail);
+const repeats = positiveInteger(process.env, 'BENCH_REPEATS', quick ? 2 : 3, fail);
+const samples = positiveInteger(process.env, 'BENCH_LATENCY_SAMPLES', quick ? 50 : 200, fail);
 const half = Math.floor(clients / 2);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
@@ -141,16 +142,8 @@ function printTable(results: readonly ClusterResult[]): void {
     'p50/p99 = one broadcast, call on A → B\'s last client has it. Five processes share the machine: servers, load clients and Redis are not pinned.');
 }
 
-function percentile(sorted: readonly number[], fraction: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;
-}
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function formatRate(value: number): string {
-  return value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : `${Math.round(value / 1e3)}k`;
+function fail(message: string): never {
+  console.error(`bench:cluster: ${message}`);
+  process.exit(1);
 }

@@ -10,6 +10,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type EchoRequest, GET_PATH, POST_BODY, POST_PATH, echo, greet } from './http/workload.js';
+import { expandCpuList, positiveInteger } from './support.js';
 
 interface ServerSpec {
   readonly name: string;
@@ -293,11 +294,11 @@ function formatRate(value: number): string {
 function readOptions(env: NodeJS.ProcessEnv): BenchOptions {
   const servers = selectServers(env['BENCH_SERVERS']);
   return {
-    durationSeconds: positiveInteger(env, 'BENCH_DURATION', 10),
-    warmupSeconds: positiveInteger(env, 'BENCH_WARMUP', 3),
-    connections: positiveInteger(env, 'BENCH_CONNECTIONS', 50),
-    threads: positiveInteger(env, 'BENCH_THREADS', 1),
-    rounds: positiveInteger(env, 'BENCH_ROUNDS', 1),
+    durationSeconds: positiveInteger(env, 'BENCH_DURATION', 10, fail),
+    warmupSeconds: positiveInteger(env, 'BENCH_WARMUP', 3, fail),
+    connections: positiveInteger(env, 'BENCH_CONNECTIONS', 50, fail),
+    threads: positiveInteger(env, 'BENCH_THREADS', 1, fail),
+    rounds: positiveInteger(env, 'BENCH_ROUNDS', 1, fail),
     servers,
     nodeArgs: (env['BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
     pinning: env['BENCH_PIN'] === '0' ? undefined : choosePinning(),
@@ -321,14 +322,6 @@ function selectServers(list: string | undefined): readonly ServerSpec[] {
   return SERVERS.filter((spec) => names.includes(spec.name));
 }
 
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value <= 0) fail(`${name} must be a positive integer, got "${raw}".`);
-  return value;
-}
-
 /**
  * With two CPUs or more and `taskset`, the server gets one CPU and wrk another, so that
  * neither steals the other's time: the same split for every server.
@@ -340,14 +333,6 @@ function choosePinning(): { server: number; wrk: number } | undefined {
   const allowed = list === undefined ? [] : expandCpuList(list);
   if (allowed.length < 2) return undefined;
   return { server: allowed[allowed.length - 1]!, wrk: allowed[0]! };
-}
-
-function expandCpuList(list: string): number[] {
-  return list.split(',').flatMap((part) => {
-    const [from, to] = part.trim().split('-').map(Number);
-    if (from === undefined || Number.isNaN(from)) return [];
-    return Array.from({ length: (to ?? from) - from + 1 }, (_, index) => from + index);
-  });
 }
 
 function assertWrkInstalled(): void {

@@ -28,7 +28,7 @@ import {
 } from 'toni/websocket';
 import { AsyncQueue, captureLogger, collectEvents, withTimeout } from './support/async.js';
 import { openRawWebSocket } from './support/raw-ws.js';
-import { TestClient } from './support/ws-client.js';
+import { TestClient, obeyRoomCommand } from './support/ws-client.js';
 
 // ---------------------------------------------------------------------------------------------
 // The spec's examples, unchanged.
@@ -79,15 +79,7 @@ abstract class RoomGateway implements Gateway {
   }
 
   async onMessage(client: WsClient, message: WsMessage) {
-    const [command, room] = (message.asText() ?? '').split(':');
-    if (room === undefined) return;
-    if (command === 'join') {
-      await client.join(room);
-      await client.send(`joined:${room}`);
-    } else if (command === 'leave') {
-      await client.leave(room);
-      await client.send(`left:${room}`);
-    }
+    await obeyRoomCommand(client, message);
   }
 
   onDisconnect(client: WsClient, reason: DisconnectReason) {

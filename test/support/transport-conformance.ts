@@ -12,7 +12,7 @@ import {
   WsMessage,
 } from 'toni/websocket';
 import { AsyncQueue, type LogEntry, captureLogger, collectEvents, withTimeout } from './async.js';
-import { TestClient } from './ws-client.js';
+import { TestClient, obeyRoomCommand } from './ws-client.js';
 
 /**
  * What a transport under test provides: transports joined into one cluster. The suite calls
@@ -486,15 +486,7 @@ abstract class MemberGateway implements Gateway {
   }
 
   async onMessage(client: WsClient, message: WsMessage) {
-    const [command, room] = (message.asText() ?? '').split(':');
-    if (room === undefined) return;
-    if (command === 'join') {
-      await client.join(room);
-      await client.send(`joined:${room}`);
-    } else if (command === 'leave') {
-      await client.leave(room);
-      await client.send(`left:${room}`);
-    }
+    await obeyRoomCommand(client, message);
   }
 
   onDisconnect(client: WsClient, reason: DisconnectReason) {

@@ -1,4 +1,5 @@
 import { type ClientOptions, WebSocket } from 'ws';
+import type { WsClient, WsMessage } from 'toni/websocket';
 import { AsyncQueue, nextEvent, withTimeout } from './async.js';
 
 /** A frame as a `ws` client received it. */
@@ -81,4 +82,20 @@ export function expectRefusal(url: string, options?: ClientOptions, ms = 5_000):
     });
   });
   return withTimeout(refused, ms, `the refusal of ${url}`);
+}
+
+/**
+ * For test gateways: a client's `join:<room>` or `leave:<room>` message makes it join or leave
+ * that room, answered with `joined:<room>` or `left:<room>` once done.
+ */
+export async function obeyRoomCommand(client: WsClient, message: WsMessage): Promise<void> {
+  const [command, room] = (message.asText() ?? '').split(':');
+  if (room === undefined) return;
+  if (command === 'join') {
+    await client.join(room);
+    await client.send(`joined:${room}`);
+  } else if (command === 'leave') {
+    await client.leave(room);
+    await client.send(`left:${room}`);
+  }
 }
