@@ -95,17 +95,11 @@ export class ConnectionManager implements ConnectionObserver {
 
   /** Sends to the given clients that match `filter`, wherever they are; resolves with how many were reached. */
   async sendToClients(filter: ClientFilter, ids: readonly ClientId[], message: WsMessage): Promise<number> {
-    let reached = 0;
-    let remote: ClientId[] | undefined;
-    const frame = frameOf(message);
-    for (const id of ids) {
-      const member = this.#members.get(id);
-      if (member === undefined) (remote ??= []).push(id);
-      else if (matchesFilter(member, filter) && member.outbound.push(frame)) reached++;
-    }
-    if (remote === undefined) return reached;
-    const packet = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway, clientIds: remote };
-    return reached + (await this.#guard('sendToClients', this.#transport.sendToClients(packet), 0));
+    const packet: BroadcastPacket = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway };
+    const reached = this.#deliverToIds(packet, ids);
+    const remote = ids.filter((id) => !this.#members.has(id));
+    if (remote.length === 0) return reached;
+    return reached + (await this.#guard('sendToClients', this.#transport.sendToClients({ ...packet, clientIds: remote }), 0));
   }
 
   /** How many clients match `filter` across the cluster. */
@@ -196,18 +190,20 @@ export class ConnectionManager implements ConnectionObserver {
     return this.#all;
   }
 
-  readonly #publishFailed = (error: unknown): void => {
-    this.#logger.error({ err: error, operation: 'publish' }, 'Broadcast transport failed to publish; continuing with local clients only');
-  };
+  readonly #publishFailed = (error: unknown): void => this.#reportFailure('publish', error);
 
   /** Transport calls never reject into application code: a failure is logged and `fallback` used. */
   async #guard<T>(operation: string, pending: Promise<T>, fallback: T): Promise<T> {
     try {
       return await pending;
     } catch (error) {
-      this.#logger.error({ err: error, operation }, `Broadcast transport failed to ${operation}; continuing with local clients only`);
+      this.#reportFailure(operation, error);
       return fallback;
     }
+  }
+
+  #reportFailure(operation: string, error: unknown): void {
+    this.#logger.error({ err: error, operation }, `Broadcast transport failed to ${operation}; continuing with local clients only`);
   }
 }
 
