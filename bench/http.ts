@@ -10,7 +10,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type EchoRequest, GET_PATH, POST_BODY, POST_PATH, echo, greet } from './http/workload.js';
-import { expandCpuList, positiveInteger } from './support.js';
+import { expandCpuList, positiveInteger, stopProcess } from './support.js';
 
 interface ServerSpec {
   readonly name: string;
@@ -106,7 +106,7 @@ async function benchServer(spec: ServerSpec, options: BenchOptions, postScript: 
     process.stdout.write('done\n');
     return { name: spec.name, get, post };
   } finally {
-    await stopServer(server.child);
+    await stopProcess(server.child);
   }
 }
 
@@ -139,15 +139,6 @@ async function startServer(spec: ServerSpec, options: BenchOptions): Promise<{ c
     });
   });
   return { child, port };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**

@@ -1,4 +1,15 @@
-/** What the benchmark orchestrators share: statistics, formatting and reading their knobs. */
+/** What the benchmark orchestrators share: statistics, formatting, reading their knobs, stopping children. */
+import type { ChildProcess } from 'node:child_process';
+
+/** SIGTERM (the child exits cleanly, writing a --cpu-prof profile if asked), SIGKILL after 10 s. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
 
 export function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;

@@ -3,6 +3,7 @@
  * typed reports back in order, and no child outliving the orchestrator.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { stopProcess } from '../support.js';
 
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -73,14 +74,8 @@ export class Child<Command extends { type: string }, Report extends { type: stri
   }
 
   /** SIGTERM (the child exits cleanly, writing a --cpu-prof profile if asked), SIGKILL after 10 s. */
-  async stop(): Promise<void> {
-    const child = this.#process;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return stopProcess(this.#process);
   }
 
   #deliver(): void {

@@ -1,8 +1,9 @@
 // toni as an application uses it: BroadcastModule, one gateway, WsAdapter with its defaults,
-// and broadcasts from outside any request through app.get(BroadcastService).
+// and broadcasts from outside any request through app.get(BroadcastService). With
+// BENCH_REDIS_URL (set by bench/cluster.ts) it is one instance of a cluster over RedisTransport.
 import { Injectable, Module, ToniFactory } from 'toni';
 import { NodeHttpAdapter, WsAdapter } from 'toni/node';
-import { BroadcastModule, BroadcastService, type Gateway } from 'toni/websocket';
+import { BroadcastModule, BroadcastService, ConnectionManager, type Gateway } from 'toni/websocket';
 import { serve } from './server-kit.js';
 
 @Injectable()
@@ -11,12 +12,19 @@ class FeedGateway implements Gateway {
   onMessage(): void {}
 }
 
-@Module({ imports: [BroadcastModule], providers: [FeedGateway] })
+const redisUrl = process.env['BENCH_REDIS_URL'];
+const broadcasting =
+  redisUrl === undefined
+    ? BroadcastModule
+    : BroadcastModule.forRoot({ transport: new (await import('toni/redis')).RedisTransport({ url: redisUrl, keyPrefix: 'bench' }) });
+
+@Module({ imports: [broadcasting], providers: [FeedGateway] })
 class AppModule {}
 
 const app = await ToniFactory.create(AppModule, new NodeHttpAdapter(), { logger: false });
 app.useWebSocketAdapter(new WsAdapter());
 const broadcast = app.get(BroadcastService);
+const connections = app.get(ConnectionManager);
 const url = await app.listen(0, '127.0.0.1');
 
 serve({
@@ -25,5 +33,6 @@ serve({
   protocol: 'ws',
   broadcast: (text) => void broadcast.broadcastText(text),
   broadcastAwaited: (text) => broadcast.broadcastText(text),
-  clientCount: () => broadcast.getClientCount(),
+  // Clients of this process: in a cluster the harness waits for each instance's share.
+  clientCount: () => connections.localCount,
 });
