@@ -17,7 +17,7 @@ interface ServerSpec {
   readonly file: string;
   /** A tsconfig.json of its own, for servers that need other compiler options (Nest's legacy decorators). */
   readonly tsconfig?: string;
-  /** Imports `toni`, which then comes from its build or, with BENCH_TONI=source, from src/. */
+  /** Imports `tonijs`, which then comes from its build or, with BENCH_TONI=source, from src/. */
   readonly usesToni?: boolean;
 }
 
@@ -112,7 +112,7 @@ async function benchServer(spec: ServerSpec, options: BenchOptions, postScript: 
 
 /** Spawns one server, pinned to its CPU, and waits for the port it prints. */
 async function startServer(spec: ServerSpec, options: BenchOptions): Promise<{ child: ChildProcess; port: number }> {
-  const source = spec.usesToni === true && options.toniFrom === 'source' ? ['--conditions=toni-source'] : [];
+  const source = spec.usesToni === true && options.toniFrom === 'source' ? ['--conditions=tonijs-source'] : [];
   const nodeArgs = [...source, '--import', 'tsx', ...options.nodeArgs, join(here, spec.file)];
   const [command, args] = pinned(process.execPath, nodeArgs, options.pinning?.server);
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
@@ -151,7 +151,7 @@ function buildToni(): void {
   const tsc = join(root, 'node_modules', 'typescript', 'lib', 'tsc.js');
   const build = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { encoding: 'utf8' });
   if (build.error !== undefined || build.status !== 0) {
-    fail(`toni's build failed, so there is nothing to measure (BENCH_TONI=source measures src/ through tsx instead):\n${build.stdout}${build.stderr}`);
+    fail(`tonijs's build failed, so there is nothing to measure (BENCH_TONI=source measures src/ through tsx instead):\n${build.stdout}${build.stderr}`);
   }
   process.stdout.write('done\n');
 }
@@ -239,7 +239,7 @@ function pinned(command: string, args: readonly string[], cpu: number | undefine
 function printSetup(options: BenchOptions): void {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const pin = options.pinning === undefined ? 'not pinned' : `server on CPU ${options.pinning.server}, wrk on CPU ${options.pinning.wrk}`;
-  const toni = options.toniFrom === 'build' ? "toni's build (dist/)" : "toni's source (src/ through tsx)";
+  const toni = options.toniFrom === 'build' ? "tonijs's build (dist/)" : "tonijs's source (src/ through tsx)";
   console.log(`node ${process.version}, ${availableParallelism()} × ${cpu}; ${pin}; ${toni}`);
   const rounds = options.rounds > 1 ? `, best of ${options.rounds} rounds` : '';
   console.log(

@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
-import { Controller, Get, Injectable, Module, ToniError, ToniFactory, type ToniApplication, type WebSocketAdapter } from 'toni';
-import { NodeHttpAdapter } from 'toni/node';
+import { Controller, Get, Injectable, Module, ToniError, ToniFactory, type ToniApplication, type WebSocketAdapter } from 'tonijs';
+import { NodeHttpAdapter } from 'tonijs/node';
 import { captureLogger, withTimeout } from './support/async.js';
 
 @Controller('/health')
@@ -116,7 +116,7 @@ describe('ToniApplication', () => {
 
   it('closes gracefully on SIGTERM once shutdown hooks are enabled', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/signal-app.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--conditions=toni-source', '--import', 'tsx', fixture], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--conditions=tonijs-source', '--import', 'tsx', fixture], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     const listening = new Promise<string>((resolve) => {
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

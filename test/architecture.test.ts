@@ -26,7 +26,7 @@ describe('architecture', () => {
     }
   });
 
-  it('lets only toni/redis load the Redis client', async () => {
+  it('lets only tonijs/redis load the Redis client', async () => {
     for (const folder of ['di', 'http', 'websocket', 'broadcast', 'app', 'platform', 'testing']) {
       for (const { file, specifiers } of await imports(folder)) {
         assert.ok(!specifiers.includes('ioredis'), `${file} imports ioredis`);

@@ -1,4 +1,4 @@
-import { InMemoryHub } from 'toni/websocket';
+import { InMemoryHub } from 'tonijs/websocket';
 import { describeTransportConformance } from './support/transport-conformance.js';
 
 // Three applications in this process, joined by one hub: the reference every transport is held to.

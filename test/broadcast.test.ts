@@ -14,8 +14,8 @@ import {
   ToniFactory,
   type ToniApplication,
   inject,
-} from 'toni';
-import { NodeHttpAdapter, WsAdapter, type WsAdapterOptions } from 'toni/node';
+} from 'tonijs';
+import { NodeHttpAdapter, WsAdapter, type WsAdapterOptions } from 'tonijs/node';
 import {
   BroadcastModule,
   BroadcastService,
@@ -25,7 +25,7 @@ import {
   type Gateway,
   type WsClient,
   WsMessage,
-} from 'toni/websocket';
+} from 'tonijs/websocket';
 import { AsyncQueue, captureLogger, collectEvents, withTimeout } from './support/async.js';
 import { openRawWebSocket } from './support/raw-ws.js';
 import { TestClient, obeyRoomCommand } from './support/ws-client.js';

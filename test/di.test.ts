@@ -16,7 +16,7 @@ import {
   ToniError,
   ToniFactory,
   inject,
-} from 'toni';
+} from 'tonijs';
 
 const apps: ToniApplication[] = [];
 

@@ -3,11 +3,11 @@ import { readFile, readdir } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 
 const entryPoints = {
-  toni: () => import('toni'),
-  'toni/websocket': () => import('toni/websocket'),
-  'toni/node': () => import('toni/node'),
-  'toni/redis': () => import('toni/redis'),
-  'toni/testing': () => import('toni/testing'),
+  toni: () => import('tonijs'),
+  'tonijs/websocket': () => import('tonijs/websocket'),
+  'tonijs/node': () => import('tonijs/node'),
+  'tonijs/redis': () => import('tonijs/redis'),
+  'tonijs/testing': () => import('tonijs/testing'),
 };
 
 describe('documentation', () => {

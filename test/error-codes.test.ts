@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { ERROR_CODES } from 'toni';
+import { ERROR_CODES } from 'tonijs';
 
 describe('error code catalogue', () => {
   it('documents every ToniError code with its cause and fix', async () => {

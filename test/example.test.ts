@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
-import type { ToniApplication } from 'toni';
-import { HandshakeRefusedError, TestWsClient } from 'toni/testing';
+import type { ToniApplication } from 'tonijs';
+import { HandshakeRefusedError, TestWsClient } from 'tonijs/testing';
 import { type ChatAppOptions, createChatApp } from '../examples/chat/app.js';
 import type { ChatEvent } from '../examples/chat/protocol.js';
 import { withTimeout } from './support/async.js';
@@ -227,7 +227,7 @@ describe('the example chat app', () => {
     const main = fileURLToPath(new URL('../examples/chat/main.ts', import.meta.url));
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1' };
     delete env['REDIS_URL'];
-    const child = spawn(process.execPath, ['--conditions=toni-source', '--import', 'tsx', main], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--conditions=tonijs-source', '--import', 'tsx', main], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const exited = once(child, 'exit');
 

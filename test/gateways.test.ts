@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { type Socket, connect as connectTcp } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
-import { type Class, HttpException, Injectable, Module, ToniError, ToniFactory, type ToniApplication, inject } from 'toni';
-import { NodeHttpAdapter, WsAdapter, type WsAdapterOptions } from 'toni/node';
-import { type DisconnectReason, type Gateway, MetadataKey, type WsClient, type WsHandshake, WsMessage } from 'toni/websocket';
+import { type Class, HttpException, Injectable, Module, ToniError, ToniFactory, type ToniApplication, inject } from 'tonijs';
+import { NodeHttpAdapter, WsAdapter, type WsAdapterOptions } from 'tonijs/node';
+import { type DisconnectReason, type Gateway, MetadataKey, type WsClient, type WsHandshake, WsMessage } from 'tonijs/websocket';
 import { AsyncQueue, captureLogger, collectEvents, deferred, nextEvent, withTimeout } from './support/async.js';
 import { TestClient, connect, expectRefusal } from './support/ws-client.js';
 

@@ -24,8 +24,8 @@ import {
   type ToniApplicationOptions,
   ToniFactory,
   inject,
-} from 'toni';
-import { NodeHttpAdapter } from 'toni/node';
+} from 'tonijs';
+import { NodeHttpAdapter } from 'tonijs/node';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -15,17 +15,17 @@ describe('the published package', () => {
     const entries = Object.entries(manifest.exports).filter(([, target]) => typeof target === 'object');
     const script = `
       const names = {};
-      for (const path of ${JSON.stringify(entries.map(([path]) => path.replace(/^\./, 'toni')))}) names[path] = Object.keys(await import(path)).sort();
+      for (const path of ${JSON.stringify(entries.map(([path]) => path.replace(/^\./, 'tonijs')))}) names[path] = Object.keys(await import(path)).sort();
       console.log(JSON.stringify(names));`;
-    // No toni-source condition: the package resolves to dist/, as it does for users.
+    // No tonijs-source condition: the package resolves to dist/, as it does for users.
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
     const names = JSON.parse(stdout) as Record<string, string[]>;
     const expected: Record<string, string[]> = {
-      toni: ['Injectable', 'inject', 'InjectionToken', 'Module', 'Controller', 'Get', 'Post', 'Put', 'Patch', 'Delete', 'HttpResponse', 'HttpException', 'ToniFactory', 'ToniApplication', 'ToniError'],
-      'toni/websocket': ['WsClient', 'WsMessage', 'WsHandshake', 'MetadataKey', 'BroadcastModule', 'BroadcastService', 'ConnectionManager'],
-      'toni/node': ['NodeHttpAdapter', 'WsAdapter'],
-      'toni/redis': ['RedisTransport'],
-      'toni/testing': ['Test', 'TestWsClient'],
+      tonijs: ['Injectable', 'inject', 'InjectionToken', 'Module', 'Controller', 'Get', 'Post', 'Put', 'Patch', 'Delete', 'HttpResponse', 'HttpException', 'ToniFactory', 'ToniApplication', 'ToniError'],
+      'tonijs/websocket': ['WsClient', 'WsMessage', 'WsHandshake', 'MetadataKey', 'BroadcastModule', 'BroadcastService', 'ConnectionManager'],
+      'tonijs/node': ['NodeHttpAdapter', 'WsAdapter'],
+      'tonijs/redis': ['RedisTransport'],
+      'tonijs/testing': ['Test', 'TestWsClient'],
     };
     for (const [path, exports] of Object.entries(expected)) {
       for (const name of exports) assert.ok(names[path]?.includes(name), `${path} does not export ${name}`);

@@ -1,5 +1,5 @@
 import { after, before } from 'node:test';
-import { RedisTransport } from 'toni/redis';
+import { RedisTransport } from 'tonijs/redis';
 import { RedisServer } from './support/redis-server.js';
 import { describeTransportConformance } from './support/transport-conformance.js';
 

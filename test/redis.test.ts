@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { Injectable, Module, ToniError, ToniFactory, type ToniApplication } from 'toni';
-import { WsAdapter } from 'toni/node';
-import { RedisTransport } from 'toni/redis';
-import { BroadcastModule, BroadcastService, type Gateway, type WsClient } from 'toni/websocket';
+import { Injectable, Module, ToniError, ToniFactory, type ToniApplication } from 'tonijs';
+import { WsAdapter } from 'tonijs/node';
+import { RedisTransport } from 'tonijs/redis';
+import { BroadcastModule, BroadcastService, type Gateway, type WsClient } from 'tonijs/websocket';
 import { captureLogger, withTimeout, waitUntil } from './support/async.js';
 import { RedisServer } from './support/redis-server.js';
 import { type TestClient, connect } from './support/ws-client.js';
@@ -28,7 +28,7 @@ class ChildInstance {
 
   static async spawn(redisUrl: string): Promise<ChildInstance> {
     const fixture = fileURLToPath(new URL('./fixtures/redis-instance.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--conditions=toni-source', '--import', 'tsx', fixture, redisUrl, String(HEARTBEAT), String(INSTANCE_TIMEOUT)], {
+    const child = spawn(process.execPath, ['--conditions=tonijs-source', '--import', 'tsx', fixture, redisUrl, String(HEARTBEAT), String(INSTANCE_TIMEOUT)], {
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     });
     let output = '';
@@ -233,9 +233,9 @@ describe('RedisTransport across processes', () => {
     const raw = new Redis(redis.url);
     try {
       for (let index = 0; index < 3; index++) {
-        await raw.publish('toni:ch:broadcast', JSON.stringify({ v: 99, from: 'future-instance', p: [{ k: 't', d: 'from the future' }] }));
+        await raw.publish('tonijs:ch:broadcast', JSON.stringify({ v: 99, from: 'future-instance', p: [{ k: 't', d: 'from the future' }] }));
       }
-      await raw.publish('toni:ch:broadcast', 'not json at all');
+      await raw.publish('tonijs:ch:broadcast', 'not json at all');
       await waitUntil(() => logger.entries.filter((entry) => entry.level === 'warn').length >= 2, 5_000, 'the warnings');
     } finally {
       raw.disconnect();

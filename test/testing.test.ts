@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Controller, Get, Injectable, InjectionToken, Module, ToniError, inject } from 'toni';
-import { HandshakeRefusedError, Test, TestWsClient, type TestingModule } from 'toni/testing';
-import { BroadcastModule, BroadcastService, WsMessage, type Gateway, type WsClient, type WsHandshake } from 'toni/websocket';
+import { Controller, Get, Injectable, InjectionToken, Module, ToniError, inject } from 'tonijs';
+import { HandshakeRefusedError, Test, TestWsClient, type TestingModule } from 'tonijs/testing';
+import { BroadcastModule, BroadcastService, WsMessage, type Gateway, type WsClient, type WsHandshake } from 'tonijs/websocket';
 
 class User {
   constructor(readonly name: string) {}
@@ -43,7 +43,7 @@ class GreetingController {
 @Module({ imports: [BroadcastModule], providers: [AuthService, SecureGateway, { provide: GREETING, useValue: 'Hello' }], controllers: [GreetingController] })
 class AppModule {}
 
-describe('toni/testing', () => {
+describe('tonijs/testing', () => {
   const modules: TestingModule[] = [];
   afterEach(async () => {
     await Promise.all(modules.splice(0).map((module) => module.close()));

@@ -17,7 +17,7 @@ import {
   Post,
   Put,
   inject,
-} from 'toni';
+} from 'tonijs';
 import * as v from 'valibot';
 import { z } from 'zod';
 

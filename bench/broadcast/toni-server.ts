@@ -1,9 +1,9 @@
 // toni as an application uses it: BroadcastModule, one gateway, WsAdapter with its defaults,
 // and broadcasts from outside any request through app.get(BroadcastService). With
 // BENCH_REDIS_URL (set by bench/cluster.ts) it is one instance of a cluster over RedisTransport.
-import { Injectable, Module, ToniFactory } from 'toni';
-import { NodeHttpAdapter, WsAdapter } from 'toni/node';
-import { BroadcastModule, BroadcastService, ConnectionManager, type Gateway } from 'toni/websocket';
+import { Injectable, Module, ToniFactory } from 'tonijs';
+import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
+import { BroadcastModule, BroadcastService, ConnectionManager, type Gateway } from 'tonijs/websocket';
 import { serve } from './server-kit.js';
 
 @Injectable()
@@ -16,7 +16,7 @@ const redisUrl = process.env['BENCH_REDIS_URL'];
 const broadcasting =
   redisUrl === undefined
     ? BroadcastModule
-    : BroadcastModule.forRoot({ transport: new (await import('toni/redis')).RedisTransport({ url: redisUrl, keyPrefix: 'bench' }) });
+    : BroadcastModule.forRoot({ transport: new (await import('tonijs/redis')).RedisTransport({ url: redisUrl, keyPrefix: 'bench' }) });
 
 @Module({ imports: [broadcasting], providers: [FeedGateway] })
 class AppModule {}

@@ -1,5 +1,5 @@
 // toni as an application would use it: a module, a controller, ToniFactory.create.
-import { Controller, Get, type HttpContext, Module, Post, ToniFactory } from 'toni';
+import { Controller, Get, type HttpContext, Module, Post, ToniFactory } from 'tonijs';
 import { type EchoRequest, GET_PATH, POST_PATH, announce, echo, greet } from './workload.js';
 
 @Controller()

@@ -1,5 +1,5 @@
-import { type DynamicModule, Module } from 'toni';
-import { BroadcastModule, type BroadcastTransport } from 'toni/websocket';
+import { type DynamicModule, Module } from 'tonijs';
+import { BroadcastModule, type BroadcastTransport } from 'tonijs/websocket';
 import { AuthService, DEMO_USERS, User } from './auth.service.js';
 import { BackgroundJobs } from './background-jobs.js';
 import { ChatGateway } from './chat.gateway.js';

@@ -1,6 +1,6 @@
-import { type Logger, type ToniApplication, ToniFactory } from 'toni';
-import { NodeHttpAdapter, WsAdapter } from 'toni/node';
-import { BroadcastService, type BroadcastTransport } from 'toni/websocket';
+import { type Logger, type ToniApplication, ToniFactory } from 'tonijs';
+import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
+import { BroadcastService, type BroadcastTransport } from 'tonijs/websocket';
 import { AppModule } from './app.module.js';
 import { BackgroundJobs } from './background-jobs.js';
 import { DEFAULT_DEMO_TOKEN } from './config.js';
@@ -50,6 +50,6 @@ function startHeartbeat(app: ToniApplication, intervalMs: number): void {
 
 // Loaded only when asked for, so that the in-memory setup never loads the Redis client.
 async function redisTransport(url: string): Promise<BroadcastTransport> {
-  const { RedisTransport } = await import('toni/redis');
+  const { RedisTransport } = await import('tonijs/redis');
   return new RedisTransport({ url });
 }

@@ -1,4 +1,4 @@
-import { HttpException, Injectable, InjectionToken, inject } from 'toni';
+import { HttpException, Injectable, InjectionToken, inject } from 'tonijs';
 
 /** Who is behind a `/secure` connection; the class is also the key of its typed metadata. */
 export class User {

@@ -1,4 +1,4 @@
-import { Injectable, LOGGER, inject, type OnApplicationShutdown } from 'toni';
+import { Injectable, LOGGER, inject, type OnApplicationShutdown } from 'tonijs';
 
 /**
  * Runs periodic jobs for as long as the application runs: a failing run is logged and the

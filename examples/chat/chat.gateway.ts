@@ -1,5 +1,5 @@
-import { HttpException, Injectable, LOGGER, inject } from 'toni';
-import { BroadcastService, WsMessage, type DisconnectReason, type Gateway, type WsClient, type WsHandshake } from 'toni/websocket';
+import { HttpException, Injectable, LOGGER, inject } from 'tonijs';
+import { BroadcastService, WsMessage, type DisconnectReason, type Gateway, type WsClient, type WsHandshake } from 'tonijs/websocket';
 import { z } from 'zod';
 import { chatLine, eventMessage } from './protocol.js';
 

@@ -1,5 +1,5 @@
-import { Controller, Get, HttpResponse, Post, inject, type HttpContext } from 'toni';
-import { BroadcastService, ConnectionManager } from 'toni/websocket';
+import { Controller, Get, HttpResponse, Post, inject, type HttpContext } from 'tonijs';
+import { BroadcastService, ConnectionManager } from 'tonijs/websocket';
 import { z } from 'zod';
 
 const Announcement = z.object({ message: z.string().trim().min(1).max(500) });

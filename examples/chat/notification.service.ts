@@ -1,5 +1,5 @@
-import { Injectable, inject } from 'toni';
-import { BroadcastService, WsMessage } from 'toni/websocket';
+import { Injectable, inject } from 'tonijs';
+import { BroadcastService, WsMessage } from 'tonijs/websocket';
 
 /** Reaches connected clients from any provider, without holding references to them. */
 @Injectable()

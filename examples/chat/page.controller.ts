@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Controller, Get, HttpResponse } from 'toni';
+import { Controller, Get, HttpResponse } from 'tonijs';
 
 // Read once at startup: the page is static, and a missing file should fail before serving.
 const page = readFileSync(new URL('./page.html', import.meta.url), 'utf8');

@@ -1,7 +1,7 @@
 // What the chat page and the server say to each other. Messages from the spec stay plain text
 // ("Welcome to the chat!", "You said: …", "[Announcement] …"), chat lines are "name: text",
 // and the events below, which the page reads rather than shows, travel as JSON text frames.
-import { WsMessage } from 'toni/websocket';
+import { WsMessage } from 'tonijs/websocket';
 
 /** Room occupancy, as every event carries it. */
 interface Counts {

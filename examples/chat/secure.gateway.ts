@@ -1,5 +1,5 @@
-import { Injectable, inject } from 'toni';
-import type { Gateway, WsClient, WsHandshake, WsMessage } from 'toni/websocket';
+import { Injectable, inject } from 'tonijs';
+import type { Gateway, WsClient, WsHandshake, WsMessage } from 'tonijs/websocket';
 import { AuthService, User } from './auth.service.js';
 import { NotificationService } from './notification.service.js';
 

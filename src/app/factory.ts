@@ -33,7 +33,7 @@ export const ToniFactory = {
   },
 };
 
-/** @internal `ToniFactory.create` with provider overrides, for `toni/testing`. */
+/** @internal `ToniFactory.create` with provider overrides, for `tonijs/testing`. */
 export async function createApplication(
   rootModule: Class | DynamicModule,
   httpAdapter: HttpAdapter | undefined,

@@ -43,7 +43,7 @@ export interface ClusterNode {
 /**
  * Carries packets and registry updates between instances. The `ConnectionManager` answers for
  * the clients of its own instance; a transport only adds the others. `InMemoryTransport` is the
- * single-process default; `RedisTransport` (in `toni/redis`) spans a cluster.
+ * single-process default; `RedisTransport` (in `tonijs/redis`) spans a cluster.
  *
  * Every method must settle in bounded time and never throw for a transient failure: delivery
  * is at-most-once.

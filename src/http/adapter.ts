@@ -39,7 +39,7 @@ export interface HttpCloseOptions {
 }
 
 /**
- * What toni needs from an HTTP server. `NodeHttpAdapter` (in `toni/node`) implements it on
+ * What toni needs from an HTTP server. `NodeHttpAdapter` (in `tonijs/node`) implements it on
  * `node:http`; a Fastify or Express adapter would implement the same four members.
  */
 export interface HttpAdapter {

@@ -23,7 +23,7 @@ export interface RedisTransportOptions {
    * Redis is down; toni bounds every call by `operationTimeout` either way.
    */
   client?: Redis;
-  /** Prefix of every key and channel; instances with the same prefix form one cluster. Default `toni`. */
+  /** Prefix of every key and channel; instances with the same prefix form one cluster. Default `tonijs`. */
   keyPrefix?: string;
   /** Milliseconds between this instance's liveness heartbeats. Default 2 000. */
   heartbeatInterval?: number;
@@ -78,7 +78,7 @@ export class RedisTransport implements BroadcastTransport {
 
   constructor(options: RedisTransportOptions = {}) {
     this.#options = {
-      keyPrefix: 'toni',
+      keyPrefix: 'tonijs',
       heartbeatInterval: 2_000,
       instanceTimeout: 10_000,
       operationTimeout: 2_000,

@@ -14,7 +14,7 @@ export interface WebSocketBinding {
 
 /**
  * A WebSocket server implementation that `app.useWebSocketAdapter()` accepts.
- * `WsAdapter` (in `toni/node`) implements it on the `ws` library.
+ * `WsAdapter` (in `tonijs/node`) implements it on the `ws` library.
  */
 export interface WebSocketAdapter {
   /** Starts accepting upgrades, once the HTTP adapter listens. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Injectable, Module, ToniFactory, type ToniApplication } from 'toni';
-import { NodeHttpAdapter, WsAdapter } from 'toni/node';
+import { Injectable, Module, ToniFactory, type ToniApplication } from 'tonijs';
+import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
 import {
   BroadcastModule,
   BroadcastService,
@@ -10,7 +10,7 @@ import {
   type Gateway,
   type WsClient,
   WsMessage,
-} from 'toni/websocket';
+} from 'tonijs/websocket';
 import { AsyncQueue, type LogEntry, captureLogger, collectEvents, withTimeout } from './async.js';
 import { TestClient, obeyRoomCommand } from './ws-client.js';
 

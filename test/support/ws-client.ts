@@ -1,5 +1,5 @@
 import { type ClientOptions, WebSocket } from 'ws';
-import type { WsClient, WsMessage } from 'toni/websocket';
+import type { WsClient, WsMessage } from 'tonijs/websocket';
 import { AsyncQueue, nextEvent, withTimeout } from './async.js';
 
 /** A frame as a `ws` client received it. */
