@@ -3,6 +3,8 @@ import { Injectable } from '../di/module.js';
 import type { ClientId } from '../websocket/client.js';
 import { WsMessage } from '../websocket/message.js';
 import { ConnectionManager } from './connection-manager.js';
+import { joinPaths } from '../http/router.js';
+import { assertRoomName } from '../websocket/room.js';
 import type { ClientFilter, Room } from './transport.js';
 
 /**
@@ -26,7 +28,7 @@ export class BroadcastTarget {
   /** Clients in `room` (or any of `rooms`); chained calls add rooms. */
   to(room: Room | readonly Room[]): BroadcastTarget {
     const rooms = typeof room === 'string' ? [room] : [...room];
-    for (const name of rooms) assertName(name, 'room');
+    for (const name of rooms) assertRoomName(name);
     return this.#with({ rooms: [...(this.#filter.rooms ?? []), ...rooms] });
   }
 
@@ -38,8 +40,8 @@ export class BroadcastTarget {
 
   /** Only clients of the gateway serving `path`. */
   gateway(path: string): BroadcastTarget {
-    assertName(path, 'gateway path');
-    return this.#with({ gateway: path });
+    if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`A gateway path must be a string starting with "/", got ${JSON.stringify(path)}`);
+    return this.#with({ gateway: joinPaths('', path) });
   }
 
   /** Sends a text message to every client of this target. */
@@ -101,8 +103,4 @@ export class BroadcastService extends BroadcastTarget {
 
 function toMessage(message: WsMessage | string): WsMessage {
   return typeof message === 'string' ? WsMessage.text(message) : message;
-}
-
-function assertName(value: unknown, what: string): void {
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`A ${what} must be a non-empty string, got ${JSON.stringify(value)}`);
 }

@@ -20,6 +20,10 @@ export interface WsConnection {
   close(code: number, reason: string): void;
   /** Destroys the connection at once, without a closing handshake. */
   terminate(): void;
+  /** Stops reading from the socket (inbound backpressure): TCP then slows the sender. */
+  pause(): void;
+  /** Reads from the socket again. */
+  resume(): void;
 }
 
 /** What a `WsClient` delegates to: its session in the gateway host. */

@@ -17,6 +17,8 @@ export type DisconnectReason =
   | { readonly kind: 'timeout' }
   /** The client read too slowly: its outbound buffer passed the limit. */
   | { readonly kind: 'slow-consumer'; readonly bufferedBytes: number }
+  /** The client sent faster than `onMessage` handles, past `maxInboundBytes`, although its socket was no longer read. */
+  | { readonly kind: 'inbound-overflow'; readonly queuedBytes: number }
   /** A protocol error (oversized frame, invalid data) or an exception in `onConnect`. */
   | { readonly kind: 'error'; readonly error: Error };
 

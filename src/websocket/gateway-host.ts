@@ -1,5 +1,6 @@
 import { ToniError } from '../errors.js';
 import { HttpException } from '../http/http-exception.js';
+import { joinPaths } from '../http/router.js';
 import type { Logger } from '../logger.js';
 import { type ClientChannel, type WsConnection, WsClient } from './client.js';
 import type { DisconnectReason } from './disconnect-reason.js';
@@ -8,10 +9,12 @@ import type { WsHandshake } from './handshake.js';
 import { frameOf } from './frame.js';
 import type { WsMessage } from './message.js';
 import { Outbound, type OutboundOwner, closeSegment } from './outbound.js';
+import { assertRoomName } from './room.js';
 
 /**
  * A provider that wants to know about every client: the broadcast registry implements it.
- * `clientConnected` runs after the handshake and before `onConnect`.
+ * `clientConnected` runs after the handshake and before `onConnect`; `clientDisconnected` as
+ * soon as the connection is gone, before the client's last messages are handled.
  */
 export interface ConnectionObserver {
   clientConnected(session: ClientSession): unknown;
@@ -25,6 +28,12 @@ export interface GatewayHostOptions {
   maxBufferedBytes: number;
   /** Milliseconds a slow consumer gets to read its 1013 close frame before it is cut off. */
   slowConsumerGrace: number;
+  /** Bytes of received, unhandled messages past which a client's socket is no longer read (resumed below half of it). */
+  inboundHighWaterMark: number;
+  /** Bytes of received, unhandled messages past which a client is closed with 1008 (kind `inbound-overflow`). */
+  maxInboundBytes: number;
+  /** Milliseconds `onHandshake` may take before the upgrade is refused with 503. */
+  handshakeTimeout: number;
 }
 
 /** Marks a provider as a `ConnectionObserver`. */
@@ -35,13 +44,20 @@ export interface GatewayEntry {
   readonly gateway: Gateway;
   /** The gateway's class name, for logs. */
   readonly name: string;
+  /** The normalised path: single slashes, no trailing slash. */
   readonly path: string;
   /** Its own port, or undefined when it shares the HTTP server's. */
   readonly port: number | undefined;
 }
 
-/** The outcome of `onHandshake`. */
-export type HandshakeVerdict = { accepted: true } | { accepted: false; status: number; message: string };
+/**
+ * The outcome of a handshake. `abandoned`: the client left (or the adapter gave up on it) while
+ * `onHandshake` ran, so there is no one to answer.
+ */
+export type HandshakeVerdict =
+  | { accepted: true }
+  | { accepted: false; status: number; message: string }
+  | { accepted: false; abandoned: true };
 
 /**
  * The transport-independent half of WebSocket support: finds the gateways, runs their hooks in
@@ -66,20 +82,30 @@ export class GatewayHost {
     return this.#sessions.values();
   }
 
-  /** Runs `onHandshake`; never rejects. */
+  /**
+   * Runs `onHandshake`, bounded by `handshakeTimeout` and by `handshake.signal` (which the adapter
+   * aborts when the client leaves or the server shuts down); never rejects.
+   */
   async authorize(entry: GatewayEntry, handshake: WsHandshake): Promise<HandshakeVerdict> {
-    if (entry.gateway.onHandshake === undefined) return { accepted: true };
+    const { gateway, name } = entry;
+    if (gateway.onHandshake === undefined) return { accepted: true };
+    const { logger, handshakeTimeout } = this.#context;
+    const signal = handshake.signal;
+    if (signal.aborted) return { accepted: false, abandoned: true };
+    let settle!: (verdict: HandshakeVerdict) => void;
+    const cut = new Promise<HandshakeVerdict>((resolve) => (settle = resolve));
+    const onAbort = () => settle({ accepted: false, abandoned: true });
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => {
+      logger.warn({ gateway: name, path: handshake.path, handshakeTimeout }, `${name}.onHandshake did not settle within ${handshakeTimeout} ms; the upgrade is refused with 503`);
+      settle({ accepted: false, status: 503, message: 'The handshake timed out' });
+      handshake.abandon(new Error(`onHandshake did not settle within ${handshakeTimeout} ms`));
+    }, handshakeTimeout);
     try {
-      const verdict: unknown = await entry.gateway.onHandshake(handshake);
-      if (verdict === true) return { accepted: true };
-      if (verdict !== false) {
-        this.#context.logger.warn({ gateway: entry.name, returned: typeof verdict }, `${entry.name}.onHandshake returned ${String(verdict)} instead of a boolean; the connection is refused. Return true to accept.`);
-      }
-      return { accepted: false, status: 401, message: 'Unauthorized' };
-    } catch (error) {
-      if (error instanceof HttpException) return { accepted: false, status: error.status, message: error.message };
-      this.#context.logger.error({ err: error, gateway: entry.name, url: handshake.url }, `${entry.name}.onHandshake threw; the connection is refused with 500`);
-      return { accepted: false, status: 500, message: 'Internal Server Error' };
+      return await Promise.race([this.#runHandshake(entry, handshake), cut]);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -90,6 +116,23 @@ export class GatewayHost {
     session.start();
     return session;
   }
+
+  async #runHandshake(entry: GatewayEntry, handshake: WsHandshake): Promise<HandshakeVerdict> {
+    const { logger } = this.#context;
+    try {
+      const verdict: unknown = await entry.gateway.onHandshake!(handshake);
+      if (verdict === true) return { accepted: true };
+      if (verdict !== false) {
+        logger.warn({ gateway: entry.name, returned: typeof verdict }, `${entry.name}.onHandshake returned ${String(verdict)} instead of a boolean; the connection is refused. Return true to accept.`);
+      }
+      return { accepted: false, status: 401, message: 'Unauthorized' };
+    } catch (error) {
+      if (error instanceof HttpException) return { accepted: false, status: error.status, message: error.message };
+      // The path only: browsers pass tokens in the query string, and tokens must not reach logs.
+      logger.error({ err: error, gateway: entry.name, path: handshake.path }, `${entry.name}.onHandshake threw; the connection is refused with 500`);
+      return { accepted: false, status: 500, message: 'Internal Server Error' };
+    }
+  }
 }
 
 interface SessionContext extends GatewayHostOptions {
@@ -98,10 +141,13 @@ interface SessionContext extends GatewayHostOptions {
   readonly sessions: Set<ClientSession>;
 }
 
+/** What a queued message is counted as beyond its payload: the message object and its queue slot. */
+const MESSAGE_OVERHEAD = 64;
+
 /**
- * One client's life: its outbound queue, its rooms, its message queue and the order of its
+ * One client's life: its outbound queue, its rooms, its inbound queue and the order of its
  * hooks. The adapter reports what the socket does (`receive`, `ended`); the session decides
- * when hooks run.
+ * when hooks run and when the socket is read.
  */
 export class ClientSession implements ClientChannel, OutboundOwner {
   readonly client: WsClient;
@@ -112,11 +158,17 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   readonly #context: SessionContext;
   #queue: (WsMessage | undefined)[] | undefined;
   #head = 0;
+  /** Bytes of the messages received and not yet handed to `onMessage`, overhead included. */
+  #queuedBytes = 0;
+  #paused = false;
   #ready = false;
   #busy = false;
   #rejected = false;
   #cause: DisconnectReason | undefined;
   #ended: { code: number; reason: string; error: Error | undefined } | undefined;
+  /** Registration with the observers: pending until `clientConnected` ran for all of them. */
+  #registered: Promise<void> | undefined;
+  #deregistered: Promise<void> | undefined;
   #disconnecting = false;
   // Promises and continuations are made only when something waits: most clients never need them.
   #finished: Latch | undefined;
@@ -155,19 +207,30 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     return this.connection.isOpen;
   }
 
+  /** True once `onDisconnect` has run and the client is deregistered. */
+  get isFinished(): boolean {
+    return this.#isFinished;
+  }
+
+  /** Bytes of received messages waiting for `onMessage`. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   send(message: WsMessage): boolean {
     return this.outbound.push(frameOf(message));
   }
 
   async join(room: string): Promise<void> {
-    assertRoom(room);
-    if (this.#rooms?.has(room) || this.#disconnecting) return;
+    assertRoomName(room);
+    // Once the connection is gone the client is out of the registry: joining would put it back.
+    if (this.#rooms?.has(room) || this.#ended !== undefined || this.#disconnecting) return;
     (this.#rooms ??= new Set()).add(room);
     await this.#notifyRoom(room, true);
   }
 
   async leave(room: string): Promise<void> {
-    assertRoom(room);
+    assertRoomName(room);
     if (this.#rooms?.delete(room) !== true) return;
     await this.#notifyRoom(room, false);
   }
@@ -175,7 +238,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   /** The outbound buffer passed its limit: close with 1013, and cut off if the client does not read it. */
   onSlowConsumer(bufferedBytes: number): void {
     this.markCause({ kind: 'slow-consumer', bufferedBytes });
-    this.connection.close(1013, 'Slow consumer');
+    this.#closeConnection(1013, 'Slow consumer');
     setTimeout(() => this.connection.terminate(), this.#context.slowConsumerGrace).unref();
   }
 
@@ -183,7 +246,14 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   shutdown(): void {
     this.markCause({ kind: 'server-shutdown' });
     this.outbound.flushNow();
-    if (this.connection.isOpen) this.connection.close(1001, 'Server shutting down');
+    if (this.connection.isOpen) this.#closeConnection(1001, 'Server shutting down');
+  }
+
+  /** Gives up on the messages still queued (`app.close()` ran out of time): they are never handled. */
+  abandon(): void {
+    this.#queue = undefined;
+    this.#head = 0;
+    this.#queuedBytes = 0;
   }
 
   /** Registration, then `onConnect`; messages received meanwhile wait. */
@@ -195,6 +265,9 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   receive(message: WsMessage): void {
     if (this.#rejected) return;
     (this.#queue ??= []).push(message);
+    this.#queuedBytes += sizeOf(message);
+    if (this.#queuedBytes > this.#context.maxInboundBytes) this.#overflow();
+    else if (!this.#paused && this.#queuedBytes >= this.#context.inboundHighWaterMark && this.#ended === undefined) this.#pauseReading();
     if (this.#ready && !this.#busy) this.#pump();
   }
 
@@ -203,12 +276,18 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     this.#cause ??= reason;
   }
 
-  /** The socket is closed: run `onDisconnect` once the running and queued messages are done. */
+  /**
+   * The socket is closed: the client leaves the registry at once; `onDisconnect` runs once the
+   * running and queued messages are handled.
+   */
   ended(code: number, reason: string, error?: Error): void {
     if (this.#ended !== undefined) return;
     this.#ended = { code, reason, error };
+    this.#paused = false;
+    this.client.handshake.abandon(new Error('The connection closed'));
     this.#closed ??= latch(true);
     this.#closed.resolve();
+    if (this.#registered !== undefined) this.#deregister();
     if (this.#ready && !this.#busy) void this.#disconnect();
   }
 
@@ -220,7 +299,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     if (this.connection.isOpen) {
       this.markCause({ kind: 'server-close', code, reason });
       this.outbound.flushNow();
-      this.connection.close(code, reason);
+      this.#closeConnection(code, reason);
     }
     // From this client's own hook, waiting for onDisconnect would wait for that very hook.
     return !this.#ready || this.#busy || this.#disconnecting ? (this.#closed ??= latch(this.#ended !== undefined)).promise : this.finished;
@@ -229,26 +308,47 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   async #connect(): Promise<void> {
     const { gateway } = this.entry;
     try {
-      for (const observer of this.#context.observers) await observer.clientConnected(this);
+      this.#registered = this.#register();
+      await this.#registered;
       if (gateway.onConnect !== undefined && this.#ended === undefined) await gateway.onConnect(this.client);
     } catch (error) {
       this.#logError('onConnect', error);
       this.#rejected = true;
-      this.#queue = undefined;
+      this.abandon();
       this.markCause({ kind: 'error', error: toError(error) });
-      if (this.connection.isOpen) this.connection.close(1011, 'Internal error');
+      if (this.connection.isOpen) this.#closeConnection(1011, 'Internal error');
     }
     this.#ready = true;
     this.#pump();
   }
 
+  async #register(): Promise<void> {
+    for (const observer of this.#context.observers) await observer.clientConnected(this);
+  }
+
+  /** Removes the client from every observer, once, after its registration (`ended` calls it, also mid-registration). */
+  #deregister(): Promise<void> {
+    this.#deregistered ??= this.#registered!.then(undefined, () => undefined).then(async () => {
+      for (const observer of this.#context.observers) {
+        try {
+          await observer.clientDisconnected(this);
+        } catch (error) {
+          this.#logError('clientDisconnected', error);
+        }
+      }
+      this.#rooms = undefined;
+    });
+    return this.#deregistered;
+  }
+
   #pump(): void {
     this.#busy = true;
     const { gateway } = this.entry;
-    const queue = this.#queue ?? [];
-    while (this.#head < queue.length) {
+    while (this.#queue !== undefined && this.#head < this.#queue.length) {
+      const queue = this.#queue;
       const message = queue[this.#head]!;
       queue[this.#head++] = undefined;
+      this.#dequeued(message);
       let result: unknown;
       try {
         result = gateway.onMessage(this.client, message);
@@ -266,10 +366,50 @@ export class ClientSession implements ClientChannel, OutboundOwner {
         return;
       }
     }
-    queue.length = 0;
+    if (this.#queue !== undefined) this.#queue.length = 0;
     this.#head = 0;
     this.#busy = false;
     if (this.#ended !== undefined) void this.#disconnect();
+  }
+
+  #dequeued(message: WsMessage): void {
+    this.#queuedBytes -= sizeOf(message);
+    if (this.#paused && this.#queuedBytes <= this.#context.inboundHighWaterMark / 2) {
+      this.#paused = false;
+      this.connection.resume();
+      this.#context.logger.debug({ clientId: this.id, gateway: this.entry.name, queuedBytes: this.#queuedBytes }, `Resumed reading from client ${this.id}`);
+    }
+  }
+
+  #pauseReading(): void {
+    this.#paused = true;
+    this.connection.pause();
+    this.#context.logger.debug(
+      { clientId: this.id, gateway: this.entry.name, queuedBytes: this.#queuedBytes },
+      `Paused reading from client ${this.id}: ${this.#queuedBytes} bytes of messages wait for ${this.entry.name}.onMessage`,
+    );
+  }
+
+  /** The client sent past the hard cap although its socket was paused: drop it and what it queued. */
+  #overflow(): void {
+    const queuedBytes = this.#queuedBytes;
+    this.#rejected = true;
+    this.abandon();
+    this.markCause({ kind: 'inbound-overflow', queuedBytes });
+    this.#context.logger.warn(
+      { clientId: this.id, gateway: this.entry.name, queuedBytes, maxInboundBytes: this.#context.maxInboundBytes },
+      `Closed client ${this.id} with 1008: ${queuedBytes} bytes of unhandled messages passed maxInboundBytes`,
+    );
+    this.#closeConnection(1008, 'Inbound queue overflow');
+  }
+
+  /** Closing needs the peer's close frame: a paused socket is read again first. */
+  #closeConnection(code: number, reason: string): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.connection.resume();
+    }
+    this.connection.close(code, reason);
   }
 
   async #disconnect(): Promise<void> {
@@ -279,14 +419,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     const reason: DisconnectReason =
       this.#cause ?? (ended.error !== undefined ? { kind: 'error', error: ended.error } : { kind: 'client-close', code: ended.code, reason: ended.reason });
     this.outbound.discard();
-    for (const observer of this.#context.observers) {
-      try {
-        await observer.clientDisconnected(this);
-      } catch (error) {
-        this.#logError('clientDisconnected', error);
-      }
-    }
-    this.#rooms = undefined;
+    await this.#deregister();
     try {
       await this.entry.gateway.onDisconnect?.(this.client, reason);
     } catch (error) {
@@ -310,20 +443,28 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   }
 }
 
-/** The gateways among `instances`; throws on an invalid or duplicate path. */
+/**
+ * The gateways among `instances`; throws on an invalid or duplicate path, and for a class
+ * instance with a string `path` that handles nothing (it would silently not be a gateway).
+ */
 export function findGateways(instances: readonly unknown[]): GatewayEntry[] {
   const entries: GatewayEntry[] = [];
   const byAddress = new Map<string, GatewayEntry>();
   for (const instance of instances) {
-    if (!isGateway(instance)) continue;
+    if (!isGateway(instance)) {
+      assertNotAHalfGateway(instance);
+      continue;
+    }
     const name = (instance as object).constructor.name;
-    const { path, port } = instance;
-    if (!path.startsWith('/')) {
-      throw new ToniError('TONI_ERR_INVALID_GATEWAY', `${name}.path must start with "/", got "${path}".`);
+    const { port } = instance;
+    if (!instance.path.startsWith('/')) {
+      throw new ToniError('TONI_ERR_INVALID_GATEWAY', `${name}.path must start with "/", got "${instance.path}".`);
     }
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
       throw new ToniError('TONI_ERR_INVALID_GATEWAY', `${name}.port must be an integer from 0 to 65535, got ${String(port)}.`);
     }
+    // Normalised as request paths are, so that '/ws/' serves upgrades to /ws and collides with '/ws'.
+    const path = joinPaths('', instance.path);
     const entry: GatewayEntry = { gateway: instance, name, path, port };
     const address = `${port ?? 'http'} ${path}`;
     const existing = byAddress.get(address);
@@ -339,8 +480,16 @@ export function findGateways(instances: readonly unknown[]): GatewayEntry[] {
   return entries;
 }
 
-function assertRoom(room: unknown): asserts room is string {
-  if (typeof room !== 'string' || room.length === 0) throw new TypeError(`A room name must be a non-empty string, got ${JSON.stringify(room)}`);
+function assertNotAHalfGateway(instance: unknown): void {
+  if (typeof instance !== 'object' || instance === null || typeof (instance as { path?: unknown }).path !== 'string') return;
+  const type = (instance as object).constructor;
+  // Plain objects (factory results such as settings) may well have a path; classes with one are meant as gateways.
+  if (type === Object || type === undefined) return;
+  throw new ToniError(
+    'TONI_ERR_INVALID_GATEWAY',
+    `${type.name} has a string \`path\` ("${(instance as { path: string }).path}") but no onMessage method, so it cannot serve WebSocket clients. ` +
+      `Add onMessage(client, message) to make it a gateway, or rename the property if it is not meant to be one.`,
+  );
 }
 
 function isObserver(instance: unknown): instance is ConnectionObserver {
@@ -349,6 +498,12 @@ function isObserver(instance: unknown): instance is ConnectionObserver {
 
 function isSendableCloseCode(code: number): boolean {
   return Number.isInteger(code) && (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
+/** What a queued message costs: its payload (a string's length approximates its heap bytes) and overhead. */
+function sizeOf(message: WsMessage): number {
+  const data = message.data;
+  return (typeof data === 'string' ? data.length : data.byteLength) + MESSAGE_OVERHEAD;
 }
 
 function toError(value: unknown): Error {

@@ -25,6 +25,9 @@ export class WsHandshake implements MetadataReader {
   #metadata: Map<unknown, unknown> | undefined;
   #headers: Headers | undefined;
   #query: URLSearchParams | undefined;
+  // Made on first use of `signal`: most connections never need one.
+  #controller: AbortController | undefined;
+  #abandoned: Error | undefined;
 
   constructor(init: { url: string; headers: IncomingHeaders; remoteAddress: string | undefined }) {
     this.url = init.url;
@@ -44,6 +47,34 @@ export class WsHandshake implements MetadataReader {
   get query(): URLSearchParams {
     this.#query ??= new URLSearchParams(this.#queryStart < 0 ? '' : this.url.slice(this.#queryStart + 1));
     return this.#query;
+  }
+
+  /**
+   * Aborted once the connection is over: the client left, or the upgrade was refused for
+   * `handshakeTimeout` or a shutdown, while `onHandshake` ran — or, after the upgrade, the
+   * connection closed. Pass it to the work `onHandshake` (or a handler) starts, so that work
+   * stops when nobody waits for it.
+   *
+   * @example
+   * async onHandshake(handshake: WsHandshake) {
+   *   const user = await this.auth.lookup(handshake.query.get('token'), { signal: handshake.signal });
+   *   …
+   * }
+   */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#abandoned !== undefined) this.#controller.abort(this.#abandoned);
+    }
+    return this.#controller.signal;
+  }
+
+  /** @internal the adapter or gateway host gives up on this connection; aborts `signal` once */
+  abandon(reason: Error): void {
+    if (this.#abandoned !== undefined) return;
+    this.#abandoned = reason;
+    reason.name = 'AbortError';
+    this.#controller?.abort(reason);
   }
 
   /** Attaches a value to the client this handshake opens; read it with `client.getMetadata(key)`. */

@@ -120,11 +120,15 @@ export class Outbound {
       return;
     }
     const sink = this.#sink;
+    // A socket that is behind keeps what it is given until the peer reads it. Small frames are
+    // views into shared 64 KB slabs: kept as they are, each would pin its whole slab, so a client
+    // that stops reading could hold hundreds of times its limit. Such a socket gets copies.
+    const own = this.#sink.writableLength > 0;
     if (entries.length === 1) {
-      sink.write(bytesOf(entries[0]!));
+      sink.write(bytesOf(entries[0]!, own));
     } else {
       sink.cork();
-      for (const entry of entries) sink.write(bytesOf(entry));
+      for (const entry of entries) sink.write(bytesOf(entry, own));
       sink.uncork();
     }
     entries.length = 0;
@@ -182,6 +186,7 @@ function flushAll(): void {
   spare = batch;
 }
 
-function bytesOf(entry: Entry): Uint8Array {
-  return entry instanceof Segment ? entry.joined() : entry;
+function bytesOf(entry: Entry, own: boolean): Uint8Array {
+  const bytes = entry instanceof Segment ? entry.joined() : entry;
+  return own && bytes.byteLength < bytes.buffer.byteLength ? bytes.slice() : bytes;
 }

@@ -48,3 +48,48 @@ export async function openRawWebSocket(url: string, options: { pauseAfterUpgrade
     throw error;
   }
 }
+
+/**
+ * A client-to-server frame (RFC 6455 §5.2): final, masked with a zero key (so the payload goes
+ * out as it is), with the opcode given (1 text, 2 binary).
+ */
+export function clientFrame(payload: string | Uint8Array, opcode = 0x1): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload);
+  const length = data.byteLength;
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.alloc(header + 4 + length);
+  frame[0] = 0x80 | opcode;
+  if (length < 126) frame[1] = 0x80 | length;
+  else if (length < 65536) {
+    frame[1] = 0x80 | 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 0x80 | 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  data.copy(frame, header + 4);
+  return frame;
+}
+
+/**
+ * Writes `chunks` to `socket` in order as fast as the socket takes them (waiting for 'drain', as
+ * a well-behaved but relentless sender does). Resolves with how many were written once done or
+ * once the socket closes.
+ */
+export async function writeAll(socket: Socket, chunks: Iterable<Uint8Array>): Promise<number> {
+  let written = 0;
+  for (const chunk of chunks) {
+    if (socket.destroyed) break;
+    written++;
+    if (!socket.write(chunk)) {
+      const drained = await new Promise<boolean>((resolve) => {
+        const onDrain = () => { socket.off('close', onClose); resolve(true); };
+        const onClose = () => { socket.off('drain', onDrain); resolve(false); };
+        socket.once('drain', onDrain);
+        socket.once('close', onClose);
+      });
+      if (!drained) break;
+    }
+  }
+  return written;
+}

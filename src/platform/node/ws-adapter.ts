@@ -41,6 +41,24 @@ export interface WsAdapterOptions {
   maxBufferedBytes?: number;
   /** Milliseconds a slow consumer gets to read its 1013 close frame before it is cut off. Default 1 000. */
   slowConsumerGrace?: number;
+  /**
+   * Inbound backpressure: once a client's received, unhandled messages pass this many bytes
+   * (each counted as its payload plus 64 bytes), its socket is no longer read — TCP then slows
+   * the sender — until `onMessage` has worked the queue down to half of it. A paused client is
+   * not timed out by the heartbeat. Default 256 KiB.
+   */
+  inboundHighWaterMark?: number;
+  /**
+   * A client whose unhandled messages still pass this many bytes (a socket delivers what it
+   * has already read) is closed with 1008 (kind `inbound-overflow`) and its queue dropped.
+   * At least `inboundHighWaterMark + maxPayload`. Default: 4 MiB, or `inboundHighWaterMark + 2 × maxPayload` if larger.
+   */
+  maxInboundBytes?: number;
+  /**
+   * Milliseconds `onHandshake` may take; past it the upgrade is refused with 503 and
+   * `handshake.signal` aborts. Default 10 000.
+   */
+  handshakeTimeout?: number;
 }
 
 const DEFAULTS = {
@@ -51,7 +69,11 @@ const DEFAULTS = {
   closeTimeout: 5_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   slowConsumerGrace: 1_000,
+  inboundHighWaterMark: 256 * 1024,
+  handshakeTimeout: 10_000,
 };
+
+type ResolvedOptions = Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & Pick<WsAdapterOptions, 'allowedOrigins'>;
 
 type Routes = Map<string, GatewayEntry>;
 
@@ -65,7 +87,7 @@ type Routes = Map<string, GatewayEntry>;
  * await app.listen(3000, '127.0.0.1');
  */
 export class WsAdapter implements WebSocketAdapter {
-  readonly #options: Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & Pick<WsAdapterOptions, 'allowedOrigins'>;
+  readonly #options: ResolvedOptions;
   readonly #connections = new Set<NodeConnection>();
   readonly #ownServers = new Map<number, { server: Server; routes: Routes; port: number }>();
   #host: GatewayHost | undefined;
@@ -73,22 +95,26 @@ export class WsAdapter implements WebSocketAdapter {
   #wss: WebSocketServer | undefined;
   #sharedServer: Server | undefined;
   #sharedRoutes: Routes = new Map();
-  #pending = 0;
+  /** Handshakes whose `onHandshake` is running; each holds a connection slot. */
+  readonly #handshakes = new Set<WsHandshake>();
   #closing = false;
   #heartbeat: NodeJS.Timeout | undefined;
   /** Shared by every connection: the heartbeat's clock, and the open connections. */
   readonly #shared: ConnectionShared = { clock: Date.now(), connections: this.#connections };
 
   constructor(options: WsAdapterOptions = {}) {
-    this.#options = { ...DEFAULTS, perMessageDeflate: false, ...withoutUndefined(options) };
+    const given = withoutUndefined(options);
+    const merged = { ...DEFAULTS, perMessageDeflate: false, ...given };
+    const floor = merged.inboundHighWaterMark + 2 * merged.maxPayload;
+    this.#options = { ...merged, maxInboundBytes: given.maxInboundBytes ?? Math.max(4 * 1024 * 1024, floor) };
     validate(this.#options);
   }
 
   async bind(binding: WebSocketBinding): Promise<void> {
     if (this.#host !== undefined) throw new ToniError('TONI_ERR_APP_STATE', 'A WsAdapter serves one application; create one per application.');
     this.#binding = binding;
-    const { maxBufferedBytes, slowConsumerGrace } = this.#options;
-    this.#host = new GatewayHost(binding.instances, binding.logger, { maxBufferedBytes, slowConsumerGrace });
+    const { maxBufferedBytes, slowConsumerGrace, inboundHighWaterMark, maxInboundBytes, handshakeTimeout } = this.#options;
+    this.#host = new GatewayHost(binding.instances, binding.logger, { maxBufferedBytes, slowConsumerGrace, inboundHighWaterMark, maxInboundBytes, handshakeTimeout });
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.#options.maxPayload,
@@ -112,13 +138,14 @@ export class WsAdapter implements WebSocketAdapter {
   /** `ws://host:port/path` of a gateway, once the application listens. */
   getUrl(path: string): string {
     const binding = this.#binding;
-    const entry = this.#host?.entries.find((candidate) => candidate.path === path);
+    const normalized = trimSlash(path);
+    const entry = this.#host?.entries.find((candidate) => candidate.path === normalized);
     if (binding === undefined || entry === undefined) {
       throw new ToniError('TONI_ERR_APP_STATE', `No gateway serves ${path} on a listening application.`);
     }
     const port = entry.port === undefined ? binding.address.port : this.#ownServers.get(entry.port)!.port;
     const host = binding.address.host === '0.0.0.0' ? '127.0.0.1' : binding.address.host === '::' ? '::1' : binding.address.host;
-    return `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+    return `ws://${host.includes(':') ? `[${host}]` : host}:${port}${entry.path}`;
   }
 
   /** Number of open WebSocket connections. */
@@ -131,18 +158,23 @@ export class WsAdapter implements WebSocketAdapter {
     this.#closing = true;
     clearInterval(this.#heartbeat);
     this.#sharedServer?.off('upgrade', this.#onSharedUpgrade);
+    for (const handshake of this.#handshakes) handshake.abandon(new Error('The server is shutting down'));
     // Every session, also those whose socket has closed but whose onDisconnect still runs.
     const sessions = [...(this.#host?.sessions() ?? [])];
     for (const connection of this.#connections) connection.session?.shutdown();
     const finished = Promise.all(sessions.map((session) => session.finished));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      finished.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, this.#options.closeTimeout, true))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) for (const connection of this.#connections) connection.terminate();
-    await finished;
+    if (await outlasts(finished, this.#options.closeTimeout)) {
+      for (const connection of this.#connections) connection.terminate();
+      // Bounded whatever the queues hold: what is still queued is never handled.
+      const stuck = sessions.filter((session) => session.queuedBytes > 0 || !session.isFinished);
+      for (const session of stuck) session.abandon();
+      if (stuck.length > 0) {
+        this.#binding?.logger.warn(
+          { clients: stuck.length, closeTimeout: this.#options.closeTimeout },
+          `${stuck.length} WebSocket clients still had hooks running or messages queued after closeTimeout (${this.#options.closeTimeout} ms); closing without them`,
+        );
+      }
+    }
     await Promise.all([...this.#ownServers.values()].map(({ server }) => closeServer(server)));
     this.#wss?.close();
   }
@@ -184,23 +216,59 @@ export class WsAdapter implements WebSocketAdapter {
     const entry = routes.get(path);
     if (entry === undefined) return writeRawError(socket, 404, `No WebSocket gateway at ${path}`);
     if (this.#closing) return writeRawError(socket, 503, 'Server shutting down');
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return writeRawError(socket, 400, 'Expected Upgrade: websocket');
+    // Everything ws would refuse is refused before any user code runs: a broken request never burns a one-time token.
+    const invalid = this.#invalidUpgrade(req);
+    if (invalid !== undefined) return writeRawError(socket, invalid.status, invalid.message, invalid.headers);
     const origin = req.headers.origin;
     const handshake = new WsHandshake({ url, headers: req.headers, remoteAddress: req.socket.remoteAddress });
     if (origin !== undefined && !this.#originAllowed(origin, handshake)) return writeRawError(socket, 403, `Origin ${origin} is not allowed`);
-    if (this.#connections.size + this.#pending >= this.#options.maxConnections) return writeRawError(socket, 503, 'Too many connections');
+    if (this.#connections.size + this.#handshakes.size >= this.#options.maxConnections) return writeRawError(socket, 503, 'Too many connections');
 
-    this.#pending++;
-    let verdict;
-    try {
-      verdict = await this.#host!.authorize(entry, handshake);
-    } finally {
-      this.#pending--;
-    }
-    if (!verdict.accepted) return writeRawError(socket, verdict.status, verdict.message);
-    if (this.#closing) return writeRawError(socket, 503, 'Server shutting down');
+    // The slot is held while onHandshake runs, and freed the moment the client hangs up: the
+    // socket is read meanwhile to see that, keeping (a little of) what a client sends too early.
+    this.#handshakes.add(handshake);
+    let early: Buffer = head;
+    const onData = (chunk: Buffer) => {
+      early = early.length === 0 ? chunk : Buffer.concat([early, chunk]);
+      if (early.length > MAX_EARLY_BYTES) socket.destroy();
+    };
+    const onGone = () => {
+      this.#handshakes.delete(handshake);
+      handshake.abandon(new Error('The client disconnected during the handshake'));
+      socket.destroy();
+    };
+    socket.on('data', onData);
+    socket.once('end', onGone);
+    socket.once('close', onGone);
+    const verdict = await this.#host!.authorize(entry, handshake);
+    socket.off('data', onData);
+    socket.off('end', onGone);
+    socket.off('close', onGone);
+    // Still flowing, and nothing can arrive before ws adds its own listener in this same turn.
+    this.#handshakes.delete(handshake);
     if (socket.destroyed) return;
-    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#accept(entry, handshake, ws, socket as Socket));
+    if (!verdict.accepted) {
+      if ('status' in verdict) writeRawError(socket, verdict.status, verdict.message);
+      else writeRawError(socket, 503, this.#closing ? 'Server shutting down' : 'The handshake was abandoned');
+      return;
+    }
+    if (this.#closing) return writeRawError(socket, 503, 'Server shutting down');
+    this.#wss!.handleUpgrade(req, socket, early, (ws) => this.#accept(entry, handshake, ws, socket as Socket));
+  }
+
+  /** The checks `ws`'s handleUpgrade makes, so that they come before `onHandshake`. */
+  #invalidUpgrade(req: IncomingMessage): { status: number; message: string; headers?: string } | undefined {
+    if (req.method !== 'GET') return { status: 405, message: 'A WebSocket upgrade must be a GET request', headers: 'Allow: GET\r\n' };
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return { status: 400, message: 'Expected Upgrade: websocket' };
+    const key = req.headers['sec-websocket-key'];
+    if (typeof key !== 'string' || !WEBSOCKET_KEY.test(key.trim())) return { status: 400, message: 'Missing or invalid Sec-WebSocket-Key header' };
+    const version = Number(req.headers['sec-websocket-version']);
+    if (version !== 13 && version !== 8) {
+      return { status: 400, message: 'Missing or unsupported Sec-WebSocket-Version header: 13 is supported', headers: 'Sec-WebSocket-Version: 13, 8\r\n' };
+    }
+    const protocols = req.headers['sec-websocket-protocol'];
+    if (protocols !== undefined && !PROTOCOL_LIST.test(protocols)) return { status: 400, message: 'Invalid Sec-WebSocket-Protocol header' };
+    return undefined;
   }
 
   #accept(entry: GatewayEntry, handshake: WsHandshake, ws: WebSocket, socket: Socket): void {
@@ -223,6 +291,11 @@ export class WsAdapter implements WebSocketAdapter {
     this.#heartbeat = setInterval(() => {
       const now = (this.#shared.clock = Date.now());
       for (const connection of this.#connections) {
+        // A paused socket is not read, so its pongs cannot arrive; the client is busy sending, not dead.
+        if (connection.paused) {
+          connection.alive();
+          continue;
+        }
         if (connection.awaitingPongSince > 0) {
           if (now - connection.awaitingPongSince >= heartbeatTimeout) {
             connection.session?.markCause({ kind: 'timeout' });
@@ -283,6 +356,7 @@ class NodeConnection implements WsConnection {
   error: Error | undefined;
   lastSeen: number;
   awaitingPongSince = 0;
+  paused = false;
 
   constructor(ws: ToniWebSocket, socket: Socket, shared: ConnectionShared) {
     this.ws = ws;
@@ -322,6 +396,17 @@ class NodeConnection implements WsConnection {
   terminate(): void {
     this.ws.terminate();
   }
+
+  pause(): void {
+    this.paused = true;
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.alive();
+    this.ws.resume();
+  }
 }
 
 function createOwnServer(): Server {
@@ -345,11 +430,27 @@ function trimSlash(path: string): string {
 
 function ignore(): void {}
 
+/** Resolves true if `pending` has not settled within `ms` milliseconds. */
+async function outlasts(pending: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([pending.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, true)))]);
+  clearTimeout(timer);
+  return timedOut;
+}
+
+/** Bytes a client may send before its upgrade is answered (it should send none) before it is dropped. */
+const MAX_EARLY_BYTES = 64 * 1024;
+
+/** 16 random bytes in base64, as RFC 6455 §4.1 requires of Sec-WebSocket-Key. */
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** A comma-separated list of tokens (RFC 6455 §4.1, RFC 7230 §3.2.6). */
+const PROTOCOL_LIST = /^\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*\s*$/;
+
 function withoutUndefined<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-function validate(options: Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & Pick<WsAdapterOptions, 'allowedOrigins'>): void {
+function validate(options: ResolvedOptions): void {
   const check = (name: string, value: number, min: number) => {
     if (typeof value !== 'number' || Number.isNaN(value) || value < min || (!Number.isInteger(value) && value !== Number.POSITIVE_INFINITY)) {
       throw new ToniError('TONI_ERR_INVALID_OPTION', `WsAdapter option ${name} must be an integer >= ${min}, got ${String(value)}.`);
@@ -362,6 +463,16 @@ function validate(options: Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & 
   check('closeTimeout', options.closeTimeout, 0);
   check('maxBufferedBytes', options.maxBufferedBytes, 1);
   check('slowConsumerGrace', options.slowConsumerGrace, 0);
+  check('inboundHighWaterMark', options.inboundHighWaterMark, 1);
+  check('handshakeTimeout', options.handshakeTimeout, 1);
+  check('maxInboundBytes', options.maxInboundBytes, 1);
+  if (options.maxInboundBytes < options.inboundHighWaterMark + options.maxPayload) {
+    throw new ToniError(
+      'TONI_ERR_INVALID_OPTION',
+      `WsAdapter option maxInboundBytes (${options.maxInboundBytes}) must be at least inboundHighWaterMark + maxPayload (${options.inboundHighWaterMark + options.maxPayload}): ` +
+        'a client may deliver one whole message after its socket is paused.',
+    );
+  }
   const origins = options.allowedOrigins;
   if (origins !== undefined && typeof origins !== 'function' && (!Array.isArray(origins) || origins.some((origin) => typeof origin !== 'string'))) {
     throw new ToniError('TONI_ERR_INVALID_OPTION', 'WsAdapter option allowedOrigins must be an array of origin strings or a function.');
