@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   TONI_ERR_APP_STATE: 'An application method was called in a state that does not allow it.',
   TONI_ERR_INVALID_GATEWAY: 'A gateway has an invalid path or port.',
   TONI_ERR_DUPLICATE_GATEWAY: 'Two gateways serve the same path.',
+  TONI_ERR_DUPLICATE_EVENT: 'Two @On handlers of one gateway handle the same event.',
   TONI_ERR_WS_ADAPTER: 'The WebSocket adapter cannot work with this application.',
   TONI_ERR_LISTEN_FAILED: 'The HTTP server could not listen on the requested address.',
 } as const;

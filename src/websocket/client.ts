@@ -1,4 +1,6 @@
 import type { FrameSink } from './outbound.js';
+import { assertEventName, eventEnvelope } from './envelope.js';
+import type { AnyEvents, EventAck, EventArgs, EventMap, EventName } from './event-map.js';
 import type { WsHandshake } from './handshake.js';
 import type { MetadataReader, MetadataToken } from './metadata.js';
 import { WsMessage } from './message.js';
@@ -34,10 +36,20 @@ export interface ClientChannel {
   requestClose(code: number, reason: string): Promise<void>;
   join(room: string): Promise<void>;
   leave(room: string): Promise<void>;
+  request(event: string, data: unknown, timeout: number): Promise<unknown>;
 }
 
+/** Options of `client.request`. */
+export interface RequestOptions {
+  /** Milliseconds to wait for the answer before rejecting with code `timeout`. Default 10 000. */
+  timeout?: number;
+}
+
+const DEFAULT_REQUEST_TIMEOUT = 10_000;
+
 /**
- * One connected WebSocket client, as gateways and `BroadcastService` see it.
+ * One connected WebSocket client, as gateways and `BroadcastService` see it. `E`, an event map,
+ * types `emit` and `request` (see `EventMap`).
  *
  * @example
  * async onConnect(client: WsClient) {
@@ -46,7 +58,7 @@ export interface ClientChannel {
  *   await client.send(`Welcome, ${user?.name}`);
  * }
  */
-export class WsClient implements MetadataReader {
+export class WsClient<E extends EventMap = AnyEvents> implements MetadataReader {
   /** A unique id (UUID), stable for the connection's life. */
   readonly id: ClientId;
   /** The handshake the client connected with. */
@@ -98,6 +110,34 @@ export class WsClient implements MetadataReader {
   /** Removes the client from a room. */
   leave(room: string): Promise<void> {
     return this.#channel.leave(room);
+  }
+
+  /**
+   * Sends the event `{"event":…,"data":…}`. Resolves like `send`. Throws a `TypeError` at once
+   * for data JSON cannot carry (a BigInt, a circular structure).
+   *
+   * @example
+   * await client.emit('message', { from: 'server', text: 'welcome' });
+   */
+  emit<K extends EventName<E, 'server'>>(event: K, ...data: EventArgs<E, 'server', K>): Promise<boolean> {
+    assertEventName(event);
+    return this.send(WsMessage.text(eventEnvelope(event, data[0])));
+  }
+
+  /**
+   * Asks the client: sends the event with an id and resolves with the client's answer. Rejects
+   * with a `WsException`: code `timeout` after `options.timeout` ms (default 10 000),
+   * `disconnected` if the connection ends first, or the code of the client's error.
+   *
+   * @example
+   * const ok = await client.request('confirm', 'Leave the room?', { timeout: 5_000 });
+   */
+  request<K extends EventName<E, 'server'>>(event: K, ...args: [...EventArgs<E, 'server', K>, options?: RequestOptions]): Promise<EventAck<E, 'server', K>> {
+    assertEventName(event);
+    const options = (args.length > 1 ? args[1] : undefined) as RequestOptions | undefined;
+    const timeout = options?.timeout ?? DEFAULT_REQUEST_TIMEOUT;
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new RangeError(`client.request() timeout must be a positive number of milliseconds, got ${String(timeout)}`);
+    return this.#channel.request(event, args[0], timeout) as Promise<EventAck<E, 'server', K>>;
   }
 
   /** Metadata set by `handshake.setMetadata(key, value)` during the handshake. */

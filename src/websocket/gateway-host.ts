@@ -4,10 +4,14 @@ import { joinPaths } from '../http/router.js';
 import type { Logger } from '../logger.js';
 import { type ClientChannel, type WsConnection, WsClient } from './client.js';
 import type { DisconnectReason } from './disconnect-reason.js';
-import { type Gateway, isGateway } from './gateway.js';
+import { type EnvelopeId, type EnvelopeLimits, eventEnvelope, readEnvelope } from './envelope.js';
+import { EventRouter } from './event-router.js';
+import { type BoundEventHandler, getEventHandlers } from './events.js';
+import { type Gateway, hasGatewayPath } from './gateway.js';
 import type { WsHandshake } from './handshake.js';
 import { frameOf } from './frame.js';
-import type { WsMessage } from './message.js';
+import { WsMessage } from './message.js';
+import { WsException } from './ws-exception.js';
 import { Outbound, type OutboundOwner, closeSegment } from './outbound.js';
 import { assertRoomName } from './room.js';
 
@@ -34,6 +38,8 @@ export interface GatewayHostOptions {
   maxInboundBytes: number;
   /** Milliseconds `onHandshake` may take before the upgrade is refused with 503. */
   handshakeTimeout: number;
+  /** What is parsed as an event envelope on gateways with `@On` handlers. */
+  eventLimits: EnvelopeLimits;
 }
 
 /** Marks a provider as a `ConnectionObserver`. */
@@ -48,6 +54,13 @@ export interface GatewayEntry {
   readonly path: string;
   /** Its own port, or undefined when it shares the HTTP server's. */
   readonly port: number | undefined;
+  /** Its `@On` handlers by event, or undefined when it has none. */
+  readonly events: ReadonlyMap<string, BoundEventHandler> | undefined;
+}
+
+/** A gateway as the host serves it: with the router of its events, when it has any. */
+interface ServedGateway extends GatewayEntry {
+  readonly router: EventRouter | undefined;
 }
 
 /**
@@ -70,7 +83,7 @@ export class GatewayHost {
   readonly #sessions = new Set<ClientSession>();
 
   constructor(instances: readonly unknown[], logger: Logger, options: GatewayHostOptions) {
-    this.entries = findGateways(instances);
+    this.entries = findGateways(instances).map((entry): ServedGateway => ({ ...entry, router: routerOf(entry, logger, options.eventLimits) }));
     this.#context = { logger, observers: instances.filter(isObserver), sessions: this.#sessions, ...options };
   }
 
@@ -111,7 +124,7 @@ export class GatewayHost {
 
   /** Starts a session for an upgraded connection: registration, `onConnect`, then messages. */
   open(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection): ClientSession {
-    const session = new ClientSession(entry, handshake, connection, this.#context);
+    const session = new ClientSession(served(entry), handshake, connection, this.#context);
     this.#sessions.add(session);
     session.start();
     return session;
@@ -152,6 +165,10 @@ const MESSAGE_OVERHEAD = 64;
 export class ClientSession implements ClientChannel, OutboundOwner {
   readonly client: WsClient;
   readonly entry: GatewayEntry;
+  readonly #router: EventRouter | undefined;
+  /** The server's `client.request()`s awaiting an answer, by id; made on the first. */
+  #requests: Map<EnvelopeId, PendingRequest> | undefined;
+  #nextRequestId = 1;
   readonly connection: WsConnection;
   readonly outbound: Outbound;
   #rooms: Set<string> | undefined;
@@ -177,8 +194,9 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   #resume: (() => void) | undefined;
   #resumeAfterError: ((error: unknown) => void) | undefined;
 
-  constructor(entry: GatewayEntry, handshake: WsHandshake, connection: WsConnection, context: SessionContext) {
+  constructor(entry: ServedGateway, handshake: WsHandshake, connection: WsConnection, context: SessionContext) {
     this.entry = entry;
+    this.#router = entry.router;
     this.connection = connection;
     this.#context = context;
     this.outbound = new Outbound(connection.sink, this, context.maxBufferedBytes);
@@ -264,11 +282,29 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   /** A text or binary message arrived. */
   receive(message: WsMessage): void {
     if (this.#rejected) return;
+    // Answers to the server's requests skip the queue: the handler that asked may be what holds it.
+    if (this.#requests !== undefined && this.#requests.size > 0 && message.kind === 'text' && this.#settleRequest(message.data as string)) return;
     (this.#queue ??= []).push(message);
     this.#queuedBytes += sizeOf(message);
     if (this.#queuedBytes > this.#context.maxInboundBytes) this.#overflow();
     else if (!this.#paused && this.#queuedBytes >= this.#context.inboundHighWaterMark && this.#ended === undefined) this.#pauseReading();
     if (this.#ready && !this.#busy) this.#pump();
+  }
+
+  request(event: string, data: unknown, timeout: number): Promise<unknown> {
+    if (this.#ended !== undefined || !this.connection.isOpen) {
+      return Promise.reject(new WsException('disconnected', `Client ${this.id} is gone: it cannot answer "${event}"`));
+    }
+    const id = this.#nextRequestId++;
+    const text = eventEnvelope(event, data, id);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#requests?.delete(id);
+        reject(new WsException('timeout', `Client ${this.id} did not answer "${event}" within ${timeout} ms`));
+      }, timeout);
+      (this.#requests ??= new Map()).set(id, { event, resolve, reject, timer });
+      this.send(WsMessage.text(text));
+    });
   }
 
   /** Records why the server is closing the connection, before it closes (first cause wins). */
@@ -285,6 +321,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     this.#ended = { code, reason, error };
     this.#paused = false;
     this.client.handshake.abandon(new Error('The connection closed'));
+    this.#rejectRequests();
     this.#closed ??= latch(true);
     this.#closed.resolve();
     if (this.#registered !== undefined) this.#deregister();
@@ -351,7 +388,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
       this.#dequeued(message);
       let result: unknown;
       try {
-        result = gateway.onMessage(this.client, message);
+        result = this.#router !== undefined ? this.#router.handle(this, message) : gateway.onMessage!(this.client, message);
       } catch (error) {
         this.#logError('onMessage', error);
         continue;
@@ -370,6 +407,29 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     this.#head = 0;
     this.#busy = false;
     if (this.#ended !== undefined) void this.#disconnect();
+  }
+
+  /** Resolves or rejects the request an acknowledgement answers; false when `text` is not one. */
+  #settleRequest(text: string): boolean {
+    const envelope = readEnvelope(text, this.#context.eventLimits);
+    if (envelope.kind !== 'ack') return false;
+    const pending = this.#requests!.get(envelope.id);
+    if (pending === undefined) return false;
+    this.#requests!.delete(envelope.id);
+    clearTimeout(pending.timer);
+    if (envelope.error === undefined) pending.resolve(envelope.data);
+    else pending.reject(clientError(pending.event, envelope.error));
+    return true;
+  }
+
+  #rejectRequests(): void {
+    const requests = this.#requests;
+    if (requests === undefined) return;
+    this.#requests = undefined;
+    for (const pending of requests.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new WsException('disconnected', `Client ${this.id} disconnected before it answered "${pending.event}"`));
+    }
   }
 
   #dequeued(message: WsMessage): void {
@@ -451,7 +511,9 @@ export function findGateways(instances: readonly unknown[]): GatewayEntry[] {
   const entries: GatewayEntry[] = [];
   const byAddress = new Map<string, GatewayEntry>();
   for (const instance of instances) {
-    if (!isGateway(instance)) {
+    if (!hasGatewayPath(instance)) continue;
+    const events = getEventHandlers(instance);
+    if (typeof instance.onMessage !== 'function' && events === undefined) {
       assertNotAHalfGateway(instance);
       continue;
     }
@@ -465,7 +527,7 @@ export function findGateways(instances: readonly unknown[]): GatewayEntry[] {
     }
     // Normalised as request paths are, so that '/ws/' serves upgrades to /ws and collides with '/ws'.
     const path = joinPaths('', instance.path);
-    const entry: GatewayEntry = { gateway: instance, name, path, port };
+    const entry: GatewayEntry = { gateway: instance, name, path, port, events };
     const address = `${port ?? 'http'} ${path}`;
     const existing = byAddress.get(address);
     if (existing !== undefined) {
@@ -480,16 +542,36 @@ export function findGateways(instances: readonly unknown[]): GatewayEntry[] {
   return entries;
 }
 
-function assertNotAHalfGateway(instance: unknown): void {
-  if (typeof instance !== 'object' || instance === null || typeof (instance as { path?: unknown }).path !== 'string') return;
+function assertNotAHalfGateway(instance: Gateway): void {
   const type = (instance as object).constructor;
   // Plain objects (factory results such as settings) may well have a path; classes with one are meant as gateways.
   if (type === Object || type === undefined) return;
   throw new ToniError(
     'TONI_ERR_INVALID_GATEWAY',
-    `${type.name} has a string \`path\` ("${(instance as { path: string }).path}") but no onMessage method, so it cannot serve WebSocket clients. ` +
-      `Add onMessage(client, message) to make it a gateway, or rename the property if it is not meant to be one.`,
+    `${type.name} has a string \`path\` ("${instance.path}") but neither an onMessage method nor an @On handler, so it cannot serve WebSocket clients. ` +
+      `Add onMessage(client, message) or @On('event') handlers to make it a gateway, or rename the property if it is not meant to be one.`,
   );
+}
+
+function routerOf(entry: GatewayEntry, logger: Logger, limits: EnvelopeLimits): EventRouter | undefined {
+  if (entry.events === undefined) return undefined;
+  const { gateway } = entry;
+  const onMessage = gateway.onMessage === undefined ? undefined : (client: WsClient, message: WsMessage) => gateway.onMessage!(client, message);
+  return new EventRouter({ name: entry.name, path: entry.path, handlers: entry.events, onMessage, limits, logger });
+}
+
+/** An entry the adapter hands back, with the router the host gave it. */
+function served(entry: GatewayEntry): ServedGateway {
+  return 'router' in entry ? (entry as ServedGateway) : { ...entry, router: undefined };
+}
+
+/** The client's answer to a request was an error: `{ code, message, … }`. */
+function clientError(event: string, error: unknown): WsException {
+  if (typeof error === 'object' && error !== null) {
+    const { code, message, ...details } = error as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && code.length > 0) return new WsException(code, typeof message === 'string' ? message : '', details);
+  }
+  return new WsException('invalid_message', `The client answered "${event}" with a malformed error: ${JSON.stringify(error)}`);
 }
 
 function isObserver(instance: unknown): instance is ConnectionObserver {
@@ -512,6 +594,13 @@ function toError(value: unknown): Error {
 
 const encoder = new TextEncoder();
 const NO_ROOMS: ReadonlySet<string> = new Set();
+
+interface PendingRequest {
+  readonly event: string;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: WsException) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
 
 interface Latch {
   readonly promise: Promise<void>;

@@ -59,6 +59,13 @@ export interface WsAdapterOptions {
    * `handshake.signal` aborts. Default 10 000.
    */
   handshakeTimeout?: number;
+  /**
+   * On gateways with `@On` handlers: the longest text frame, in characters, read as an event
+   * envelope; longer ones are answered with error `invalid_message`. Default 1 MiB.
+   */
+  maxEventSize?: number;
+  /** On gateways with `@On` handlers: how deep an envelope may nest objects and arrays. Default 32. */
+  maxEventDepth?: number;
 }
 
 const DEFAULTS = {
@@ -71,6 +78,8 @@ const DEFAULTS = {
   slowConsumerGrace: 1_000,
   inboundHighWaterMark: 256 * 1024,
   handshakeTimeout: 10_000,
+  maxEventSize: 1024 * 1024,
+  maxEventDepth: 32,
 };
 
 type ResolvedOptions = Required<Omit<WsAdapterOptions, 'allowedOrigins'>> & Pick<WsAdapterOptions, 'allowedOrigins'>;
@@ -113,8 +122,15 @@ export class WsAdapter implements WebSocketAdapter {
   async bind(binding: WebSocketBinding): Promise<void> {
     if (this.#host !== undefined) throw new ToniError('TONI_ERR_APP_STATE', 'A WsAdapter serves one application; create one per application.');
     this.#binding = binding;
-    const { maxBufferedBytes, slowConsumerGrace, inboundHighWaterMark, maxInboundBytes, handshakeTimeout } = this.#options;
-    this.#host = new GatewayHost(binding.instances, binding.logger, { maxBufferedBytes, slowConsumerGrace, inboundHighWaterMark, maxInboundBytes, handshakeTimeout });
+    const { maxBufferedBytes, slowConsumerGrace, inboundHighWaterMark, maxInboundBytes, handshakeTimeout, maxEventSize, maxEventDepth } = this.#options;
+    this.#host = new GatewayHost(binding.instances, binding.logger, {
+      maxBufferedBytes,
+      slowConsumerGrace,
+      inboundHighWaterMark,
+      maxInboundBytes,
+      handshakeTimeout,
+      eventLimits: { maxSize: maxEventSize, maxDepth: maxEventDepth },
+    });
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.#options.maxPayload,
@@ -465,6 +481,8 @@ function validate(options: ResolvedOptions): void {
   check('slowConsumerGrace', options.slowConsumerGrace, 0);
   check('inboundHighWaterMark', options.inboundHighWaterMark, 1);
   check('handshakeTimeout', options.handshakeTimeout, 1);
+  check('maxEventSize', options.maxEventSize, 2);
+  check('maxEventDepth', options.maxEventDepth, 1);
   check('maxInboundBytes', options.maxInboundBytes, 1);
   if (options.maxInboundBytes < options.inboundHighWaterMark + options.maxPayload) {
     throw new ToniError(
