@@ -786,6 +786,59 @@ describe('DI errors', () => {
       await rejectsWith(AppModule, 'TONI_ERR_UNKNOWN_PROVIDER', 'AppModule > VALUE > MISSING');
     });
 
+    it('says that two distinct InjectionTokens share a name when the requested one is not the one provided', async () => {
+      // Each file that calls new InjectionToken('SECRET') makes a token of its own.
+      const PROVIDED_SECRET = new InjectionToken<string>('SECRET');
+      const REQUESTED_SECRET = new InjectionToken<string>('SECRET');
+      class Vault { readonly secret = inject(REQUESTED_SECRET); }
+      @Module({ providers: [Vault, { provide: PROVIDED_SECRET, useValue: 's3cr3t' }] })
+      class AppModule {}
+
+      const error = await create(AppModule).then(() => undefined, (caught: unknown) => caught);
+      isToniError(
+        'TONI_ERR_UNKNOWN_PROVIDER',
+        'Cannot resolve SECRET (AppModule > Vault > SECRET): two distinct InjectionTokens are named SECRET, ' +
+          'and the one requested is not the one AppModule provides (toni matches tokens by identity, not by name).',
+        'Fix: create the token once (export const SECRET = new InjectionToken(…) in one file) and import that constant',
+      )(error);
+      assert.doesNotMatch((error as Error).message, /add SECRET to the providers/);
+    });
+
+    it('says the same of two distinct classes with one name, across modules and from app.get', async () => {
+      const First = class Config {};
+      const Second = class Config {};
+      @Module({ providers: [First], exports: [First] })
+      class ConfigModule {}
+      class Reader { readonly config = inject(Second); }
+      @Module({ imports: [ConfigModule], providers: [Reader] })
+      class AppModule {}
+
+      await rejectsWith(
+        AppModule,
+        'TONI_ERR_UNKNOWN_PROVIDER',
+        'AppModule > Reader > Config',
+        'two distinct classes are named Config, and the one requested is not the one ConfigModule provides',
+        'Fix: declare the class Config once and import it from that file',
+      );
+      @Module({ imports: [ConfigModule] })
+      class GetModule {}
+      const app = await create(GetModule);
+      assert.equal(app.get(First) instanceof First, true);
+      assert.throws(() => app.get(Second), isToniError('TONI_ERR_UNKNOWN_PROVIDER', 'two distinct classes are named Config'));
+    });
+
+    it('does not take anonymous classes or unrelated names for namesakes', async () => {
+      const anonymous = [class {}, class {}] as const;
+      const OTHER = new InjectionToken<string>('OTHER');
+      class Consumer { readonly value = inject(anonymous[1]); readonly other = inject(OTHER); }
+      @Module({ providers: [anonymous[0], Consumer, { provide: new InjectionToken<string>('OTHER-ISH'), useValue: 'x' }] })
+      class AppModule {}
+
+      const error = await create(AppModule).then(() => undefined, (caught: unknown) => caught);
+      assert.ok(error instanceof ToniError);
+      assert.doesNotMatch(error.message, /two distinct/);
+    });
+
     it('is thrown by app.get for an unknown token', async () => {
       class Unknown {}
       const TOKEN = new InjectionToken<string>('TOKEN');
@@ -981,6 +1034,20 @@ describe('DI errors', () => {
       class AppModule {}
 
       await rejectsWith(AppModule, 'TONI_ERR_INVALID_EXPORT', 'AppModule exports Stranger', 'add Stranger to the providers of AppModule');
+    });
+
+    it('says that two distinct tokens share a name when a module exports another token than the one it provides', async () => {
+      const PROVIDED = new InjectionToken<number>('PORT');
+      const EXPORTED = new InjectionToken<number>('PORT');
+      @Module({ providers: [{ provide: PROVIDED, useValue: 1 }], exports: [EXPORTED] })
+      class AppModule {}
+
+      await rejectsWith(
+        AppModule,
+        'TONI_ERR_INVALID_EXPORT',
+        'AppModule exports PORT, but does not provide it: two distinct InjectionTokens are named PORT',
+        'create the token once',
+      );
     });
 
     it('rejects exporting a token an imported module provides but does not export', async () => {

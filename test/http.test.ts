@@ -1,7 +1,8 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import * as v from 'valibot';
 import { z } from 'zod';
 import {
@@ -25,7 +26,9 @@ import {
   ToniFactory,
   inject,
 } from 'tonijs';
-import { NodeHttpAdapter } from 'tonijs/node';
+import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
+import type { Gateway } from 'tonijs/websocket';
+import { listenFailed } from '../src/platform/node/listen-error.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -138,6 +141,40 @@ function tryConnect(port: number): Promise<string> {
       resolve('connected');
     });
     socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+/** The whole response to `GET path` on a fresh connection, as the bytes on the wire (latin1). */
+function rawGet(port: number, path: string): Promise<{ statusLine: string; headerLines: string[]; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(received).toString('latin1');
+      const headEnd = text.indexOf('\r\n\r\n');
+      if (headEnd < 0) {
+        reject(new Error(`not an HTTP response: ${JSON.stringify(text)}`));
+        return;
+      }
+      const [statusLine = '', ...headerLines] = text.slice(0, headEnd).split('\r\n');
+      resolve({ statusLine, headerLines, body: text.slice(headEnd + 4) });
+    });
+    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+  });
+}
+
+/** The header lines named `name` (case-insensitive), as sent. */
+function linesNamed(lines: readonly string[], name: string): string[] {
+  return lines.filter((line) => line.toLowerCase().startsWith(`${name}:`));
+}
+
+function listenTcp(): Promise<TcpServer> {
+  return new Promise((resolve, reject) => {
+    const server = createTcpServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
   });
 }
 
@@ -487,8 +524,8 @@ describe('toni HTTP (NodeHttpAdapter)', { timeout: 20_000 }, () => {
 
       it('HttpException details are added to the body, but cannot replace statusCode/message/error', async () => {
         const response = await fetch(`${main.url}/api/errors/http-details`);
-        const body = await expectError(response, 422, 'Unprocessable Entity');
-        assert.deepEqual(body, { statusCode: 422, message: 'Invalid order', error: 'Unprocessable Entity', field: 'quantity' });
+        const body = await expectError(response, 422, 'Unprocessable Content');
+        assert.deepEqual(body, { statusCode: 422, message: 'Invalid order', error: 'Unprocessable Content', field: 'quantity' });
         assert.doesNotMatch(JSON.stringify(body), /hidden cause/);
       });
 
@@ -822,7 +859,7 @@ describe('toni HTTP (NodeHttpAdapter)', { timeout: 20_000 }, () => {
       const response = await rawRequest(port, ['POST /limits/default HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1001\r\n\r\n']);
       assert.equal(response.status, 413);
       assert.equal(response.headers.get('connection'), 'close');
-      assert.deepEqual(JSON.parse(response.body), { statusCode: 413, message: 'Request body is larger than the limit of 1000 bytes', error: 'Payload Too Large' });
+      assert.deepEqual(JSON.parse(response.body), { statusCode: 413, message: 'Request body is larger than the limit of 1000 bytes', error: 'Content Too Large' });
       assert.equal(await (await fetch(`${url}/limits/ping`)).text(), '"pong"');
     });
 
@@ -841,7 +878,7 @@ describe('toni HTTP (NodeHttpAdapter)', { timeout: 20_000 }, () => {
     it('413 from fetch for a body over the default 1 MiB limit', async () => {
       const { url } = await serve(limits);
       const response = await postJson(`${url}/limits/default`, jsonOfLength(1024 * 1024 + 1));
-      await expectError(response, 413, 'Payload Too Large');
+      await expectError(response, 413, 'Content Too Large');
       const atLimit = await postJson(`${url}/limits/default`, jsonOfLength(1024 * 1024));
       assert.equal(atLimit.status, 200);
     });
@@ -869,7 +906,7 @@ describe('toni HTTP (NodeHttpAdapter)', { timeout: 20_000 }, () => {
     it('bodyLimit 0 refuses any body', async () => {
       const { url } = await serve(limits, { bodyLimit: 0 });
       const response = await postJson(`${url}/limits/default`, '1');
-      await expectError(response, 413, 'Payload Too Large');
+      await expectError(response, 413, 'Content Too Large');
     });
   });
 
@@ -963,6 +1000,310 @@ describe('toni HTTP (NodeHttpAdapter)', { timeout: 20_000 }, () => {
       class BadRoute { @Post('/x', { bodyLimit: -5 }) post() { return 1; } }
       const error = await createFails(controllerModule(BadRoute), {}, 'TONI_ERR_INVALID_OPTION');
       assert.match(error.message, /BadRoute\.post/);
+    });
+  });
+
+  describe('framing: one content-length, never a second framing', () => {
+    @Controller('/framing')
+    class FramingController {
+      @Get('/chunked') chunked() { return HttpResponse.ok().header('transfer-encoding', 'chunked').text('hello world').build(); }
+      @Get('/agrees') agrees() { return HttpResponse.ok().header('Content-Length', 11).text('hello world').build(); }
+      @Get('/agrees-bytes') agreesBytes() { return HttpResponse.ok().bytes(new Uint8Array(3)).header('content-length', '3'); }
+      @Get('/disagrees') disagrees() { return HttpResponse.ok().header('content-length', 99).text('hello world').build(); }
+      @Get('/disagrees-unbuilt') disagreesUnbuilt() { return HttpResponse.ok().text('héllo').header('content-length', 5); }
+      @Get('/empty') empty() { return HttpResponse.ok().build(); }
+      @Get('/no-content') noContent() { return HttpResponse.noContent().build(); }
+    }
+
+    it('header() refuses hop-by-hop headers with a TypeError naming the header and why', () => {
+      for (const name of ['Transfer-Encoding', 'connection', 'Keep-Alive', 'upgrade', 'proxy-connection', 'TE', 'trailer']) {
+        assert.throws(
+          () => HttpResponse.ok().header(name, 'x'),
+          (error: unknown) => error instanceof TypeError && error.message.startsWith(`HttpResponse.header(): "${name}" cannot be set: `),
+          name,
+        );
+      }
+      assert.throws(() => HttpResponse.ok().header('transfer-encoding', 'chunked'), /two framings/);
+      assert.throws(() => HttpResponse.ok().header('connection', 'close'), /toni keeps or closes connections itself/);
+      assert.throws(() => HttpResponse.ok().header('content-length', 'ten'), /content-length must be a byte count, got "ten"; leave it out/);
+      assert.throws(() => HttpResponse.ok().header('content-length', -1), /content-length must be a byte count/);
+    });
+
+    it('a handler setting transfer-encoding answers a logged 500 with one content-length and no transfer-encoding on the wire', async () => {
+      const { port, logger } = await serve(controllerModule(FramingController));
+      const response = await rawGet(port, '/framing/chunked');
+      assert.equal(response.statusLine, 'HTTP/1.1 500 Internal Server Error');
+      assert.deepEqual(linesNamed(response.headerLines, 'transfer-encoding'), []);
+      assert.deepEqual(linesNamed(response.headerLines, 'content-length'), [`content-length: ${Buffer.byteLength(response.body)}`]);
+      const logged = logger.errors();
+      assert.equal(logged.length, 1);
+      assert.match(String(logged[0]?.details['err']), /TypeError: HttpResponse\.header\(\): "transfer-encoding" cannot be set/);
+    });
+
+    it('a content-length set by hand is sent once when it agrees with the body, and is a logged 500 when it does not', async () => {
+      const { port, logger } = await serve(controllerModule(FramingController));
+      const agrees = await rawGet(port, '/framing/agrees');
+      assert.equal(agrees.statusLine, 'HTTP/1.1 200 OK');
+      assert.deepEqual(linesNamed(agrees.headerLines, 'content-length'), ['content-length: 11']);
+      assert.deepEqual(linesNamed(agrees.headerLines, 'transfer-encoding'), []);
+      assert.equal(agrees.body, 'hello world');
+      const bytes = await rawGet(port, '/framing/agrees-bytes');
+      assert.deepEqual(linesNamed(bytes.headerLines, 'content-length'), ['content-length: 3']);
+
+      for (const [path, message] of [
+        ['/framing/disagrees', /content-length 99 disagrees with the body, which is 11 bytes; leave content-length out/],
+        ['/framing/disagrees-unbuilt', /content-length 5 disagrees with the body, which is 6 bytes/],
+      ] as const) {
+        const before = logger.errors().length;
+        const response = await rawGet(port, path);
+        assert.equal(response.statusLine, 'HTTP/1.1 500 Internal Server Error', path);
+        assert.deepEqual(linesNamed(response.headerLines, 'content-length'), [`content-length: ${Buffer.byteLength(response.body)}`], path);
+        const logged = logger.errors().slice(before);
+        assert.equal(logged.length, 1, path);
+        assert.match((logged[0]?.details['err'] as Error).message, message, path);
+      }
+    });
+
+    it('an empty body is framed with content-length: 0, a 204 with no framing header at all', async () => {
+      const { port } = await serve(controllerModule(FramingController));
+      const empty = await rawGet(port, '/framing/empty');
+      assert.equal(empty.statusLine, 'HTTP/1.1 200 OK');
+      assert.deepEqual(linesNamed(empty.headerLines, 'content-length'), ['content-length: 0']);
+      assert.deepEqual(linesNamed(empty.headerLines, 'transfer-encoding'), []);
+      assert.equal(empty.body, '');
+      const noContent = await rawGet(port, '/framing/no-content');
+      assert.equal(noContent.statusLine, 'HTTP/1.1 204 No Content');
+      assert.deepEqual([...linesNamed(noContent.headerLines, 'content-length'), ...linesNamed(noContent.headerLines, 'transfer-encoding')], []);
+    });
+  });
+
+  describe('status codes', () => {
+    @Controller('/status')
+    class StatusController {
+      @Get('/exception-200') exception200(): never { throw new HttpException(200, 'all good?'); }
+      @Get('/teapot') teapot(): never { throw new HttpException(418); }
+      @Get('/legal') legal(): never { throw new HttpException(451, 'Not here'); }
+      @Get('/599') last() { return HttpResponse.status(599).text('the last one'); }
+    }
+
+    it('HttpException takes only an error status, 400 to 599: anything else is a RangeError that says so', () => {
+      for (const status of [100, 200, 204, 302, 399, 600, 999, 1.5, Number.NaN]) {
+        assert.throws(
+          () => new HttpException(status, 'x'),
+          (error: unknown) => error instanceof RangeError && error.message.startsWith(`HttpException status must be an error status, an integer from 400 to 599, got ${status}`),
+          String(status),
+        );
+      }
+      assert.throws(() => new HttpException(302), /to answer 302, return HttpResponse\.status\(302\) \(with \.header\('location', …\) for a redirect\)/);
+      assert.throws(() => new HttpException(200), /to answer 200, return HttpResponse\.status\(200\)/);
+      assert.equal(new HttpException(400).status, 400);
+      assert.equal(new HttpException(599).status, 599);
+    });
+
+    it('a thrown HttpException(200) is a logged 500, never a 200 with an error body', async () => {
+      const { url, logger } = await serve(controllerModule(StatusController));
+      await expectError(await fetch(`${url}/status/exception-200`), 500, 'Internal Server Error');
+      const logged = logger.errors();
+      assert.equal(logged.length, 1);
+      assert.ok(logged[0]?.details['err'] instanceof RangeError);
+    });
+
+    it('error texts and status lines are the IANA reason phrases (418 is "I\'m a Teapot")', async () => {
+      const expected: Record<number, string> = {
+        400: 'Bad Request', 407: 'Proxy Authentication Required', 413: 'Content Too Large', 414: 'URI Too Long',
+        416: 'Range Not Satisfiable', 417: 'Expectation Failed', 418: "I'm a Teapot", 421: 'Misdirected Request',
+        422: 'Unprocessable Content', 423: 'Locked', 424: 'Failed Dependency', 425: 'Too Early', 428: 'Precondition Required',
+        451: 'Unavailable For Legal Reasons', 505: 'HTTP Version Not Supported', 507: 'Insufficient Storage',
+        508: 'Loop Detected', 511: 'Network Authentication Required',
+        // Unregistered codes get their class's name.
+        499: 'Client Error', 599: 'Server Error',
+      };
+      for (const [status, text] of Object.entries(expected)) {
+        assert.equal(new HttpException(Number(status)).toJSON()['error'], text, status);
+      }
+      const { port } = await serve(controllerModule(StatusController));
+      const teapot = await rawGet(port, '/status/teapot');
+      assert.equal(teapot.statusLine, "HTTP/1.1 418 I'm a Teapot");
+      assert.deepEqual(JSON.parse(teapot.body), { statusCode: 418, message: "I'm a Teapot", error: "I'm a Teapot" });
+      const legal = await rawGet(port, '/status/legal');
+      assert.equal(legal.statusLine, 'HTTP/1.1 451 Unavailable For Legal Reasons');
+      assert.deepEqual(JSON.parse(legal.body), { statusCode: 451, message: 'Not here', error: 'Unavailable For Legal Reasons' });
+    });
+
+    it('HttpResponse.status() takes a final status, 200 to 599; 1xx and 600 up are RangeErrors', async () => {
+      for (const status of [100, 101, 199, 600, 999, 200.5]) {
+        assert.throws(() => HttpResponse.status(status), (error: unknown) => error instanceof RangeError && /integer from 200 to 599/.test(error.message), String(status));
+      }
+      const { url } = await serve(controllerModule(StatusController));
+      const response = await fetch(`${url}/status/599`);
+      assert.equal(response.status, 599);
+      assert.equal(await response.text(), 'the last one');
+    });
+  });
+
+  describe('return values that are not plain JSON', () => {
+    const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    @Controller('/returns')
+    class ReturnsController {
+      @Get('/buffer') buffer() { return Buffer.from([0, 1, 2, 255]); }
+      @Get('/view') view() { return backing.subarray(2, 5); }
+      @Get('/array-buffer') arrayBuffer() { return new Uint8Array([7, 8]).buffer; }
+      @Get('/uint16') uint16() { return new Uint16Array([1, 2]); }
+      @Get('/async-buffer') async asyncBuffer() { return Buffer.from('bytes'); }
+      @Get('/map') map() { return new Map([['a', 1]]); }
+      @Get('/async-map') async asyncMap() { return new Map([['a', 1]]); }
+      @Get('/set') set() { return new Set([1, 2]); }
+      @Get('/error') error() { return new Error('returned, not thrown'); }
+      @Get('/bigint') bigint() { return 10n; }
+      @Get('/nested-bigint') nestedBigint() { return { total: 10n }; }
+      @Get('/circular') circular() {
+        const node: { name: string; self?: unknown } = { name: 'loop' };
+        node.self = node;
+        return node;
+      }
+      @Get('/json-map') jsonMap() { return HttpResponse.ok().json(new Map()); }
+      @Get('/instance') instance() { return new Point(1, 2); }
+      @Get('/null-prototype') nullPrototype() { return Object.assign(Object.create(null) as object, { bare: true }); }
+    }
+    class Point {
+      constructor(readonly x: number, readonly y: number) {}
+    }
+
+    it('sends a returned Buffer, Uint8Array view, ArrayBuffer or other typed array as its bytes (application/octet-stream)', async () => {
+      const { url } = await serve(controllerModule(ReturnsController));
+      const expected: Record<string, number[]> = {
+        '/returns/buffer': [0, 1, 2, 255],
+        '/returns/view': [1, 2, 3],
+        '/returns/array-buffer': [7, 8],
+        '/returns/uint16': [...new Uint8Array(new Uint16Array([1, 2]).buffer)],
+        '/returns/async-buffer': [...Buffer.from('bytes')],
+      };
+      for (const [path, bytes] of Object.entries(expected)) {
+        const response = await fetch(`${url}${path}`);
+        assert.equal(response.status, 200, path);
+        assert.equal(response.headers.get('content-type'), 'application/octet-stream', path);
+        assert.deepEqual([...new Uint8Array(await response.arrayBuffer())], bytes, path);
+      }
+    });
+
+    it('a returned Map, Set or Error is a logged 500 that says what was returned and what to return instead, never {}', async () => {
+      const { url, logger } = await serve(controllerModule(ReturnsController));
+      const cases: Record<string, RegExp> = {
+        '/returns/map': /^The return value could not be serialised: ReturnsController\.map returned a Map, which JSON\.stringify turns into \{\}: return an object or an array instead \(Object\.fromEntries\(map\) or \[\.\.\.map\]\)$/,
+        '/returns/async-map': /ReturnsController\.asyncMap returned a Map, which JSON\.stringify turns into \{\}/,
+        '/returns/set': /ReturnsController\.set returned a Set, which JSON\.stringify turns into \{\}: return an array instead \(\[\.\.\.set\]\)/,
+        '/returns/error': /ReturnsController\.error returned an Error, which JSON\.stringify turns into \{\}: throw it instead/,
+      };
+      for (const [path, message] of Object.entries(cases)) {
+        const before = logger.errors().length;
+        const response = await fetch(`${url}${path}`);
+        assert.deepEqual(await expectError(response, 500, 'Internal Server Error'), { statusCode: 500, message: 'Internal Server Error', error: 'Internal Server Error' }, path);
+        const logged = logger.errors().slice(before);
+        assert.equal(logged.length, 1, path);
+        assert.match(logged[0]?.message ?? '', message, path);
+        assert.ok(logged[0]?.details['err'] instanceof TypeError, path);
+        assert.equal(logged[0]?.details['handler'], `ReturnsController.${path.split('/')[2]!.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase())}`, path);
+      }
+    });
+
+    it('a BigInt or circular return value is a logged 500 that names the handler, the type and the cause', async () => {
+      const { url, logger } = await serve(controllerModule(ReturnsController));
+      const cases: Record<string, RegExp> = {
+        '/returns/bigint': /ReturnsController\.bigint returned a BigInt, which JSON cannot represent: return it as a string \(String\(n\)\)/,
+        '/returns/nested-bigint': /ReturnsController\.nestedBigint returned an object holding a BigInt, which JSON cannot represent \(JSON\.stringify: Do not know how to serialize a BigInt\): convert it to a string or a number/,
+        '/returns/circular': /ReturnsController\.circular returned an object that refers to itself, which JSON cannot represent \(JSON\.stringify: Converting circular structure to JSON .*property 'self' closes the circle\): return a copy without the cycle/,
+        '/returns/json-map': /HttpResponse\.json\(\) got a Map, which JSON\.stringify turns into \{\}: pass an object or an array instead/,
+      };
+      for (const [path, message] of Object.entries(cases)) {
+        const before = logger.errors().length;
+        await expectError(await fetch(`${url}${path}`), 500, 'Internal Server Error');
+        const logged = logger.errors().slice(before);
+        assert.equal(logged.length, 1, path);
+        assert.match(`${logged[0]?.message} / ${(logged[0]?.details['err'] as Error).message}`, message, path);
+      }
+    });
+
+    it('class instances and null-prototype objects are still sent as their JSON', async () => {
+      const { url } = await serve(controllerModule(ReturnsController));
+      assert.deepEqual(await (await fetch(`${url}/returns/instance`)).json(), { x: 1, y: 2 });
+      assert.deepEqual(await (await fetch(`${url}/returns/null-prototype`)).json(), { bare: true });
+    });
+
+    it('HttpResponse.json() refuses what JSON cannot carry with a TypeError', () => {
+      assert.throws(() => HttpResponse.ok().json(new Set()), /^TypeError: HttpResponse\.json\(\) got a Set, which JSON\.stringify turns into \{\}/);
+      assert.throws(() => HttpResponse.ok().json({ n: 1n }), /HttpResponse\.json\(\) got an object holding a BigInt/);
+      assert.throws(() => HttpResponse.ok().json(() => 1), /HttpResponse\.json\(\) got a function, which JSON\.stringify turns into nothing/);
+    });
+  });
+
+  describe('listen errors', () => {
+    const blockers: TcpServer[] = [];
+    afterEach(async () => {
+      await Promise.all(blockers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+    });
+
+    it('a port in use (EADDRINUSE) says so and what to do, and the application can listen elsewhere after', async () => {
+      const blocker = await listenTcp();
+      blockers.push(blocker);
+      const taken = (blocker.address() as AddressInfo).port;
+      const app = await ToniFactory.create(controllerModule(), new NodeHttpAdapter(), { logger: false });
+      perTestApps.push(app);
+      await assert.rejects(app.listen(taken, '127.0.0.1'), (error: unknown) => {
+        assert.ok(error instanceof ToniError);
+        assert.equal(error.code, 'TONI_ERR_LISTEN_FAILED');
+        assert.equal(
+          error.message,
+          `Cannot listen on 127.0.0.1:${taken}: port ${taken} on 127.0.0.1 is already in use, by another process or another server (EADDRINUSE): ` +
+            'stop it, or pass another port to listen() (0 picks a free one).',
+        );
+        return true;
+      });
+      const url = await app.listen(0, '127.0.0.1');
+      assert.notEqual(new URL(url).port, String(taken));
+    });
+
+    it('a gateway port in use (EADDRINUSE) says so and what to do', async () => {
+      const blocker = await listenTcp();
+      blockers.push(blocker);
+      const taken = (blocker.address() as AddressInfo).port;
+      @Injectable()
+      class OwnPortGateway implements Gateway {
+        readonly path = '/own';
+        readonly port = taken;
+        onMessage() {}
+      }
+      @Module({ providers: [OwnPortGateway] })
+      class GatewayModule {}
+      const app = await ToniFactory.create(GatewayModule, new NodeHttpAdapter(), { logger: false });
+      perTestApps.push(app);
+      app.useWebSocketAdapter(new WsAdapter());
+      await assert.rejects(app.listen(0, '127.0.0.1'), (error: unknown) => {
+        assert.ok(error instanceof ToniError);
+        assert.equal(error.code, 'TONI_ERR_LISTEN_FAILED');
+        assert.equal(
+          error.message,
+          `Cannot listen for gateways on 127.0.0.1:${taken}: port ${taken} on 127.0.0.1 is already in use, by another process or another server (EADDRINUSE): ` +
+            'stop it, or give the gateway another port (readonly port = 0 picks a free one).',
+        );
+        return true;
+      });
+    });
+
+    // A privileged port cannot be refused on demand (tests may run as root), so these messages are checked on the errno alone.
+    it('EACCES, EADDRNOTAVAIL and unknown errors say what happened and what to do', () => {
+      const errno = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
+      assert.equal(
+        listenFailed(errno('EACCES'), 'http', '0.0.0.0', 80).message,
+        'Cannot listen on 0.0.0.0:80: permission denied for port 80 (EACCES): ports below 1024 need elevated privileges on most systems; ' +
+          'pass a port from 1024 up to listen() (0 picks a free one), or grant the privilege (CAP_NET_BIND_SERVICE on Linux).',
+      );
+      assert.match(listenFailed(errno('EACCES'), 'gateways', undefined, 443).message, /^Cannot listen for gateways on \(all interfaces\):443: permission denied .* give the gateway a port from 1024 up \(readonly port = 0 picks a free one\)/);
+      assert.match(listenFailed(errno('EACCES'), 'http', '127.0.0.1', 8080).message, /permission denied for port 8080 on 127\.0\.0\.1 \(EACCES\): the system does not let this process use it; pass another port/);
+      assert.match(listenFailed(errno('EADDRNOTAVAIL'), 'http', '192.0.2.1', 3000).message, /192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\): pass one of its addresses/);
+      assert.match(listenFailed(errno('ENOTFOUND'), 'http', 'no-such-host.invalid', 3000).message, /the host name no-such-host\.invalid does not resolve \(ENOTFOUND\)/);
+      const unknown = listenFailed(errno('EWHATEVER'), 'http', '127.0.0.1', 3000);
+      assert.equal(unknown.message, 'Cannot listen on 127.0.0.1:3000: EWHATEVER.');
+      assert.equal(unknown.code, 'TONI_ERR_LISTEN_FAILED');
     });
   });
 

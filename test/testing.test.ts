@@ -87,6 +87,42 @@ describe('tonijs/testing', () => {
     });
   });
 
+  it('overrides with a fake that has only the members the test uses, of a class with private fields', async () => {
+    @Injectable()
+    class Billing {
+      readonly #ledger: number[] = [];
+      private readonly currency = 'EUR';
+      readonly limits = { daily: 100, monthly: 1000 };
+      charge(amount: number): { id: string; amount: number } {
+        this.#ledger.push(amount);
+        return { id: `${this.currency}-${this.#ledger.length}`, amount };
+      }
+      refund(_id: string): boolean { return false; }
+    }
+    @Controller('/billing')
+    class BillingController {
+      private readonly billing = inject(Billing);
+      @Get('/charge') charge() { return { receipt: this.billing.charge(5), daily: this.billing.limits.daily }; }
+    }
+    @Module({ providers: [Billing], controllers: [BillingController] })
+    class BillingModule {}
+
+    // No `as unknown as Billing`: neither refund(), monthly nor the private fields are needed.
+    const module = await compile(
+      Test.createTestingModule({ imports: [BillingModule] })
+        .overrideProvider(Billing).useValue({ charge: (amount) => ({ id: 'fake', amount: amount * 2 }), limits: { daily: 7 } }),
+    );
+    const app = await module.createApplication();
+    const response = await fetch(`${app.getUrl()}/billing/charge`);
+    assert.deepEqual(await response.json(), { receipt: { id: 'fake', amount: 10 }, daily: 7 });
+
+    // A partial fake of a token nobody provides still fails compile().
+    await assert.rejects(
+      Test.createTestingModule({ imports: [AppModule] }).overrideProvider(Billing).useValue({ limits: { daily: 1 } }).compile(),
+      (error: unknown) => error instanceof ToniError && /overrideProvider\(Billing\) replaced nothing/.test(error.message),
+    );
+  });
+
   it('fails compile() when an override replaces nothing, or the graph is broken', async () => {
     class Unused {}
     await assert.rejects(

@@ -18,6 +18,7 @@ import {
   Put,
   inject,
 } from 'tonijs';
+import { type OverrideValue, Test } from 'tonijs/testing';
 import * as v from 'valibot';
 import { z } from 'zod';
 
@@ -213,6 +214,62 @@ function typeChecks(app: ToniApplication): void {
   class BadInjectable {
     constructor(readonly name: string) {}
   }
+
+  // overrideProvider(token).useValue(): a fake with the members a test uses, each of the right type.
+  class Mailer {
+    readonly #outbox: string[] = [];
+    private readonly transport = 'smtp';
+    readonly settings = { host: 'mail.example.com', port: 25, tls: { enabled: true, ca: 'pem' } };
+    readonly tags: string[] = [];
+    async send(to: string, text: string): Promise<boolean> { this.#outbox.push(`${this.transport}:${to}:${text}`); return true; }
+    count(): number { return this.#outbox.length; }
+  }
+  const FORMAT = new InjectionToken<(n: number) => string>('FORMAT');
+  const HOSTS = new InjectionToken<string[]>('HOSTS');
+  const builder = Test.createTestingModule({ providers: [Mailer] });
+  builder.overrideProvider(Mailer).useValue({ send: async () => true });
+  builder.overrideProvider(Mailer).useValue({ send: async (to) => to.length > 0, count: () => 0 });
+  builder.overrideProvider(Mailer).useValue({ settings: { tls: { enabled: false } } });
+  builder.overrideProvider(Mailer).useValue({});
+  builder.overrideProvider(Mailer).useValue(new Mailer());
+  builder.overrideProvider(Mailer).useFactory(() => ({ count: () => 1 }));
+  builder.overrideProvider(Mailer).useFactory(async () => ({ count: () => 1 }));
+  builder.overrideProvider(CONFIG).useValue({});
+  builder.overrideProvider(PORT).useValue(1);
+  builder.overrideProvider(FORMAT).useValue((n) => n.toFixed(2));
+  builder.overrideProvider(HOSTS).useValue(['a']);
+  type _override = [
+    Expect<Equal<OverrideValue<number>, number>>,
+    Expect<Equal<OverrideValue<(n: number) => string>, (n: number) => string>>,
+    Expect<Equal<OverrideValue<string[]>, string[]>>,
+    Expect<Equal<OverrideValue<{ a: { b: number } }>, { a?: { b?: number } }>>,
+    // The private fields are not part of what a fake must (or may) have.
+    Expect<Equal<keyof OverrideValue<Mailer>, 'settings' | 'tags' | 'send' | 'count'>>,
+  ];
+  // @ts-expect-error a member of the wrong type: send() resolves to a boolean
+  builder.overrideProvider(Mailer).useValue({ send: async () => 'sent' });
+  // @ts-expect-error a member of the wrong type: count() returns a number, not a promise
+  builder.overrideProvider(Mailer).useValue({ count: async () => 1 });
+  // @ts-expect-error a method whose parameters do not fit
+  builder.overrideProvider(Mailer).useValue({ send: async (to: number) => to > 0 });
+  // @ts-expect-error a nested member of the wrong type
+  builder.overrideProvider(Mailer).useValue({ settings: { port: '25' } });
+  // @ts-expect-error a member the class does not have (a typo)
+  builder.overrideProvider(Mailer).useValue({ sned: async () => true });
+  // @ts-expect-error a private member is not part of the public shape
+  builder.overrideProvider(Mailer).useValue({ transport: 'fake' });
+  // @ts-expect-error an array is taken whole: its elements keep their type
+  builder.overrideProvider(HOSTS).useValue([1]);
+  // @ts-expect-error a function token is taken whole: its parameters keep their type
+  builder.overrideProvider(FORMAT).useValue((n: string) => n);
+  // @ts-expect-error a primitive token takes its own type
+  builder.overrideProvider(PORT).useValue('6379');
+  // @ts-expect-error a factory's fake is checked as a value's is
+  builder.overrideProvider(Mailer).useFactory(() => ({ count: () => 'one' }));
+  // @ts-expect-error useClass still needs a class that produces the whole type
+  builder.overrideProvider(Mailer).useClass(class { count() { return 1; } });
+  // @ts-expect-error a string is not a token
+  builder.overrideProvider('Mailer');
 
   void [GoodModule, RequiredArgumentsModule, RequiredArgumentsUseClassModule, WrongValueModule, WrongShapeModule];
   void [WrongClassModule, WrongFactoryModule, WrongAsyncFactoryModule, typed, wrongTyped, EventsController];

@@ -187,6 +187,11 @@ export class Container {
     );
   }
 
+  /** A module that provides another token of the same name as `token`, the sign of a token created twice. */
+  #namesakeOwner(token: Token): ModuleNode | undefined {
+    return this.modules.find((module) => [...module.providers.keys()].some((provided) => isNamesake(provided, token)));
+  }
+
   #cycle(record: ProviderRecord): ToniError {
     const start = this.#resolving.indexOf(record);
     const names = this.#resolving.slice(start).map((r) => tokenName(r.definition.token));
@@ -210,6 +215,16 @@ export class Container {
         `Cannot resolve ${name} (${path}): ${owner.name} provides ${name} but does not export it. ` +
           `Fix: add ${name} to the exports of ${owner.name}${importHint}.`,
       );
+    }
+    if (owner === undefined) {
+      const namesake = this.#namesakeOwner(token);
+      if (namesake !== undefined) {
+        return new ToniError(
+          'TONI_ERR_UNKNOWN_PROVIDER',
+          `Cannot resolve ${name} (${path}): ${namesakes(token, namesake.name)} ` +
+            `Fix: ${sameTokenFix(token)}`,
+        );
+      }
     }
     const suggestion = owner?.name ?? ownersOf(token)[0];
     const fix =
@@ -343,12 +358,38 @@ function validateExports(module: ModuleNode): void {
   for (const token of module.exports) {
     if (module.providers.has(token)) continue;
     if (module.imports.some((imported) => exportedRecord(imported, token, new Set()) !== undefined)) continue;
+    const namesake = [...module.providers.keys()].some((provided) => isNamesake(provided, token));
     throw new ToniError(
       'TONI_ERR_INVALID_EXPORT',
-      `${module.name} exports ${tokenName(token)}, but neither provides it nor imports a module that exports it. ` +
-        `Fix: add ${tokenName(token)} to the providers of ${module.name}, or remove it from its exports.`,
+      namesake
+        ? `${module.name} exports ${tokenName(token)}, but does not provide it: ${namesakes(token, module.name)} Fix: ${sameTokenFix(token)}`
+        : `${module.name} exports ${tokenName(token)}, but neither provides it nor imports a module that exports it. ` +
+          `Fix: add ${tokenName(token)} to the providers of ${module.name}, or remove it from its exports.`,
     );
   }
+}
+
+/** Two tokens of one kind with one (non-empty) name: the same token created twice, or two classes declared alike. */
+function isNamesake(a: Token, b: Token): boolean {
+  if (a === b || typeof a !== typeof b) return false;
+  const name = typeof a === 'function' ? a.name : a.description;
+  return name !== '' && name === (typeof b === 'function' ? b.name : b.description);
+}
+
+/** Says that `token` and a token `owner` provides are two objects with one name. */
+function namesakes(token: Token, owner: string): string {
+  const name = tokenName(token);
+  const what = typeof token === 'function' ? 'classes' : 'InjectionTokens';
+  return `two distinct ${what} are named ${name}, and the one requested is not the one ${owner} provides (toni matches tokens by identity, not by name).`;
+}
+
+function sameTokenFix(token: Token): string {
+  const name = tokenName(token);
+  return typeof token === 'function'
+    ? `declare the class ${name} once and import it from that file both where it is provided and where it is injected ` +
+        '(two copies usually come from two files declaring it, or from the package being loaded twice, e.g. from src/ and dist/).'
+    : `create the token once (export const ${name} = new InjectionToken(…) in one file) and import that constant both where it is provided ` +
+        'and where it is injected, instead of calling new InjectionToken() in each file.';
 }
 
 function firstDefined<T, R>(items: Iterable<T>, pick: (item: T) => R | undefined): R | undefined {

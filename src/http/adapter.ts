@@ -22,7 +22,11 @@ export interface HttpExchange {
    * arrive (or are announced), without buffering past the limit.
    */
   readBody(limit: number): Promise<Uint8Array>;
-  /** Writes the response; the adapter adds `content-length`. Calls after the first are ignored. */
+  /**
+   * Writes the response. The adapter frames the body itself (`content-length`, none for 204 and
+   * 304) and never writes a `content-length` or `transfer-encoding` found in `headers`, so that a
+   * response has one framing. `connection: close` closes the connection after it. Calls after the first are ignored.
+   */
   respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void;
 }
 

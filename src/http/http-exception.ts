@@ -1,4 +1,4 @@
-import { isValidStatus, statusText } from './status.js';
+import { isErrorStatus, statusText } from './status.js';
 
 /** Options of `HttpException`. */
 export interface HttpExceptionOptions {
@@ -11,6 +11,8 @@ export interface HttpExceptionOptions {
 /**
  * An error that becomes an HTTP response: `{ statusCode, message, error }` with its status.
  * Throw it from a handler, or from a gateway's `onHandshake` to refuse with that status.
+ * The status must be an error status, an integer from 400 to 599 (anything else throws a
+ * `RangeError`); `error` is its reason phrase (`418` → `"I'm a Teapot"`).
  *
  * @example
  * throw new HttpException(404, `No user ${ctx.params.id}`);
@@ -21,7 +23,7 @@ export class HttpException extends Error {
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
   constructor(status: number, message?: string, options?: HttpExceptionOptions) {
-    if (!isValidStatus(status)) throw new RangeError(`HttpException status must be an integer from 200 to 999, got ${status}`);
+    if (!isErrorStatus(status)) throw new RangeError(invalidStatus(status));
     super(message ?? statusText(status), options?.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
     this.details = options?.details;
@@ -37,4 +39,10 @@ function withoutReserved(details: Readonly<Record<string, unknown>> | undefined)
   if (details === undefined) return undefined;
   const { statusCode: _status, message: _message, error: _error, ...rest } = details;
   return rest;
+}
+
+function invalidStatus(status: number): string {
+  const base = `HttpException status must be an error status, an integer from 400 to 599, got ${String(status)}`;
+  if (!Number.isInteger(status) || status < 200 || status > 399) return base;
+  return `${base}: to answer ${status}, return HttpResponse.status(${status}) (with .header('location', …) for a redirect) instead of throwing`;
 }

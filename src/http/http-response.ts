@@ -1,4 +1,5 @@
-import { isValidStatus } from './status.js';
+import { stringifyJson } from './json.js';
+import { isFinalStatus } from './status.js';
 
 /** A body ready to be written: bytes or a string, with its content type. */
 export type ResponseBody = string | Uint8Array;
@@ -30,6 +31,7 @@ export class HttpResponse {
   static unauthorized(): HttpResponseBuilder { return new HttpResponseBuilder(401); }
   static forbidden(): HttpResponseBuilder { return new HttpResponseBuilder(403); }
   static notFound(): HttpResponseBuilder { return new HttpResponseBuilder(404); }
+  /** Any final status, an integer from 200 to 599; anything else throws a `RangeError`. */
   static status(status: number): HttpResponseBuilder { return new HttpResponseBuilder(status); }
 
   /** @internal used by the builder */
@@ -38,28 +40,46 @@ export class HttpResponse {
   }
 }
 
-/** Builds an `HttpResponse`; each method returns the builder, `build()` the response. */
+/**
+ * Builds an `HttpResponse`; each method returns the builder, `build()` the response.
+ * The framing of the body is toni's: `content-length` is computed from the body, and the
+ * hop-by-hop headers (`connection`, `keep-alive`, `transfer-encoding`, `upgrade`, …) cannot be set.
+ */
 export class HttpResponseBuilder {
   #status: number;
   #headers: Record<string, string> = {};
   #body: ResponseBody | undefined;
 
   constructor(status: number) {
-    if (!isValidStatus(status)) throw new RangeError(`HTTP status must be an integer from 200 to 999, got ${status}`);
+    if (!isFinalStatus(status)) {
+      throw new RangeError(`HTTP status must be a final status, an integer from 200 to 599 (1xx are interim responses), got ${String(status)}`);
+    }
     this.#status = status;
   }
 
-  /** Sets a header (names are case-insensitive; the last value wins). */
+  /**
+   * Sets a header (names are case-insensitive; the last value wins). Throws a `TypeError` for a
+   * hop-by-hop header, and for a `content-length` that is not a byte count; `build()` throws if
+   * a `content-length` disagrees with the body.
+   *
+   * @example
+   * HttpResponse.ok().header('cache-control', 'no-store').json(user)
+   */
   header(name: string, value: string | number): this {
-    this.#headers[name.toLowerCase()] = String(value);
+    const key = name.toLowerCase();
+    const refusal = HOP_BY_HOP.get(key);
+    if (refusal !== undefined) throw new TypeError(`HttpResponse.header(): "${name}" cannot be set: ${refusal}.`);
+    const text = String(value);
+    if (key === 'content-length' && !/^\d{1,15}$/.test(text)) {
+      throw new TypeError(`HttpResponse.header(): content-length must be a byte count, got "${text}"; leave it out and toni sets it from the body.`);
+    }
+    this.#headers[key] = text;
     return this;
   }
 
-  /** A JSON body; sets `content-type: application/json; charset=utf-8` unless set. */
+  /** A JSON body; sets `content-type: application/json; charset=utf-8` unless set. Throws a `TypeError` for a value JSON cannot carry (a Map, a BigInt, a cycle, …). */
   json(value: unknown): this {
-    const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError('HttpResponse.json() needs a JSON-serialisable value');
-    this.#body = text;
+    this.#body = stringifyJson(value, 'HttpResponse.json() got', 'pass');
     this.#headers['content-type'] ??= 'application/json; charset=utf-8';
     return this;
   }
@@ -78,7 +98,40 @@ export class HttpResponseBuilder {
     return this;
   }
 
+  /** The response. Throws a `TypeError` when a `content-length` set by hand disagrees with the body. */
   build(): HttpResponse {
+    const declared = this.#headers['content-length'];
+    if (declared !== undefined) {
+      const actual = byteLength(this.#body);
+      if (Number(declared) !== actual) {
+        throw new TypeError(
+          `HttpResponse: content-length ${declared} disagrees with the body, which is ${actual} bytes; ` +
+            'leave content-length out and toni sets it from the body.',
+        );
+      }
+    }
     return HttpResponse.fromBuilder(this.#status, { ...this.#headers }, this.#body);
   }
+}
+
+/**
+ * Headers that describe one connection rather than the response (RFC 9110 §7.6.1), with why
+ * toni refuses them. The adapter frames the body with content-length and manages connection
+ * reuse; a second framing beside it lets a proxy and the client read different responses.
+ */
+const HOP_BY_HOP: ReadonlyMap<string, string> = new Map([
+  ['transfer-encoding', 'toni frames every body with content-length, and a transfer-encoding beside it would give the response two framings (a proxy that trusts one and a client that trusts the other read different responses)'],
+  ['connection', 'it is a hop-by-hop header; toni keeps or closes connections itself'],
+  ['keep-alive', 'it is a hop-by-hop header; toni keeps or closes connections itself (NodeHttpAdapter option keepAliveTimeout sets how long)'],
+  ['proxy-connection', 'it is a hop-by-hop header; toni keeps or closes connections itself'],
+  ['upgrade', 'it is a hop-by-hop header; WebSocket upgrades are served by gateways'],
+  ['te', 'it is a request header that describes one connection'],
+  ['trailer', 'toni sends no trailer fields'],
+]);
+
+const encoder = new TextEncoder();
+
+function byteLength(body: ResponseBody | undefined): number {
+  if (body === undefined) return 0;
+  return typeof body === 'string' ? encoder.encode(body).byteLength : body.byteLength;
 }

@@ -4,6 +4,7 @@ import type { HttpExchange } from './adapter.js';
 import { RequestContext } from './context.js';
 import { HttpException } from './http-exception.js';
 import { HttpResponse, HttpResponseBuilder } from './http-response.js';
+import { silentLoss, stringifyFailure } from './json.js';
 import type { Router } from './router.js';
 import { statusText } from './status.js';
 
@@ -18,7 +19,9 @@ export interface BoundRoute {
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
 const CLOSE_JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...JSON_HEADERS, connection: 'close' });
+const BYTES_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/octet-stream' });
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const INTERNAL_ERROR_BODY = JSON.stringify({ statusCode: 500, message: statusText(500), error: statusText(500) });
 // A key can spell its letters as \u escapes (`"\u005f_proto__"`), so any escape also triggers the full check.
 const POISON_KEYS = /"(?:__proto__|constructor)"\s*:|\\u/;
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -127,12 +130,33 @@ export class RequestHandler {
   }
 
   #send(exchange: HttpExchange, result: unknown, route: BoundRoute): void {
-    if (result === undefined) {
+    if (typeof result === 'object' && result !== null) {
+      // Plain objects and arrays, what most routes return, go straight to JSON.stringify.
+      const proto: unknown = Object.getPrototypeOf(result);
+      if (proto !== Object.prototype && proto !== Array.prototype) {
+        this.#sendInstance(exchange, result, route);
+        return;
+      }
+    } else if (result === undefined) {
       exchange.respond(204, NO_HEADERS, undefined);
       return;
     }
-    const response = result instanceof HttpResponseBuilder ? result.build() : result;
-    if (response instanceof HttpResponse) {
+    this.#sendJson(exchange, result, route);
+  }
+
+  /** An object of some class: a response, bytes, or a value JSON.stringify would render as something else. */
+  #sendInstance(exchange: HttpExchange, result: object, route: BoundRoute): void {
+    let response: HttpResponse | undefined;
+    if (result instanceof HttpResponse) response = result;
+    else if (result instanceof HttpResponseBuilder) {
+      try {
+        response = result.build();
+      } catch (error) {
+        this.#fail(exchange, error, route);
+        return;
+      }
+    }
+    if (response !== undefined) {
       try {
         exchange.respond(response.status, response.headers, response.body);
       } catch (error) {
@@ -141,18 +165,44 @@ export class RequestHandler {
       }
       return;
     }
+    // Bytes are sent as they are (as the Fetch API's Response does), not as JSON.stringify's {"type":"Buffer",…}.
+    if (ArrayBuffer.isView(result)) {
+      const bytes = result instanceof Uint8Array ? result : new Uint8Array(result.buffer, result.byteOffset, result.byteLength);
+      exchange.respond(200, BYTES_HEADERS, bytes);
+      return;
+    }
+    if (result instanceof ArrayBuffer) {
+      exchange.respond(200, BYTES_HEADERS, new Uint8Array(result));
+      return;
+    }
+    const lost = silentLoss(result, 'return');
+    if (lost !== undefined) {
+      this.#unserialisable(exchange, route, `${route.name} returned ${lost}`, undefined);
+      return;
+    }
+    this.#sendJson(exchange, result, route);
+  }
+
+  #sendJson(exchange: HttpExchange, result: unknown, route: BoundRoute): void {
     let body: string | undefined;
     try {
-      body = JSON.stringify(response);
+      body = JSON.stringify(result);
     } catch (error) {
-      this.#fail(exchange, error, route);
+      this.#unserialisable(exchange, route, `${route.name} returned ${stringifyFailure(result, error, 'return')}`, error);
       return;
     }
     if (body === undefined) {
-      this.#fail(exchange, new TypeError(`${route.name} returned a ${typeof response}, which is not JSON-serialisable`), route);
+      this.#unserialisable(exchange, route, `${route.name} returned ${stringifyFailure(result, undefined, 'return')}`, undefined);
       return;
     }
     exchange.respond(200, JSON_HEADERS, body);
+  }
+
+  /** A 500 for a return value that has no JSON text; the log says why and what to return instead. */
+  #unserialisable(exchange: HttpExchange, route: BoundRoute, message: string, cause: unknown): void {
+    const err = new TypeError(message, cause === undefined ? undefined : { cause });
+    this.#logger.error({ err, method: exchange.method, url: exchange.url, handler: route.name }, `The return value could not be serialised: ${message}`);
+    exchange.respond(500, JSON_HEADERS, INTERNAL_ERROR_BODY);
   }
 
   #fail(exchange: HttpExchange, error: unknown, route: BoundRoute | undefined): void {
@@ -164,8 +214,7 @@ export class RequestHandler {
       { err: error, method: exchange.method, url: exchange.url, handler: route?.name },
       `Unhandled error in ${route?.name ?? 'the request handler'}`,
     );
-    const status = 500;
-    exchange.respond(status, JSON_HEADERS, JSON.stringify({ statusCode: status, message: statusText(status), error: statusText(status) }));
+    exchange.respond(500, JSON_HEADERS, INTERNAL_ERROR_BODY);
   }
 }
 

@@ -91,11 +91,35 @@ export class TestingModuleBuilder {
   }
 }
 
-/** The ways `overrideProvider(token)` can replace a provider. */
+/**
+ * What a fake for a token of type `T` must have: the public members of `T`, each optional, and
+ * nested objects likewise, but every member it does have with the type `T` gives it. Functions
+ * (methods included), arrays and primitives are taken whole, so a method's parameters and result
+ * are still checked. Private members are not part of it, so a plain object can stand in for a
+ * class with `private` or `#private` fields.
+ *
+ * @example
+ * // AuthService has verify(header: string): boolean, userFor(header: string): User and private fields
+ * const fake: OverrideValue<AuthService> = { verify: () => true };        // compiles
+ * const wrong: OverrideValue<AuthService> = { verify: () => 'yes' };      // fails tsc: not a boolean
+ */
+export type OverrideValue<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends readonly unknown[]
+    ? T
+    : T extends object
+      ? { [K in keyof T]?: OverrideValue<T[K]> }
+      : T;
+
+/**
+ * The ways `overrideProvider(token)` can replace a provider. A value or a factory's result may be
+ * a partial fake (`OverrideValue<T>`): the members the code under test uses are enough. A class
+ * must produce the whole `T` (extend the real class).
+ */
 export interface OverrideBy<T> {
-  useValue(value: T): TestingModuleBuilder;
+  useValue(value: OverrideValue<T>): TestingModuleBuilder;
   useClass(type: Class<T>): TestingModuleBuilder;
-  useFactory(factory: (...deps: never[]) => T | Promise<T>, inject?: readonly Token[]): TestingModuleBuilder;
+  useFactory(factory: (...deps: never[]) => OverrideValue<T> | Promise<OverrideValue<T>>, inject?: readonly Token[]): TestingModuleBuilder;
 }
 
 /** A compiled testing module: its singletons, and an application to listen with. */

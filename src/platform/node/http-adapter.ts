@@ -4,6 +4,7 @@ import { ToniError } from '../../errors.js';
 import type { HttpAdapter, HttpCloseOptions, HttpExchange, IncomingHeaders, ListenAddress } from '../../http/adapter.js';
 import { HttpException } from '../../http/http-exception.js';
 import { statusText } from '../../http/status.js';
+import { listenFailed } from './listen-error.js';
 import { writeRawError } from './raw-response.js';
 import type { Duplex } from 'node:stream';
 import type { ResponseBody } from '../../http/http-response.js';
@@ -57,7 +58,7 @@ export class NodeHttpAdapter implements HttpAdapter {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         this.#server = undefined;
-        reject(new ToniError('TONI_ERR_LISTEN_FAILED', `Cannot listen on ${host ?? '(all interfaces)'}:${port}: ${error.code ?? error.message}.`, { cause: error }));
+        reject(listenFailed(error, 'http', host, port));
       };
       server.once('error', onError);
       server.listen(port, host, () => {
@@ -167,18 +168,21 @@ class NodeExchange implements HttpExchange {
     if (status === 413 || headers['connection'] === 'close') res.shouldKeepAlive = false;
     // One writeHead() with a flat [name, value, …] list: node validates and serialises the
     // headers in one pass, without the header map that each setHeader() call maintains.
+    // The body's framing is the adapter's alone: a content-length or transfer-encoding in `headers`
+    // beside the one written here would give the response two framings (request smuggling).
     const flat: string[] = [];
-    for (const name in headers) if (name !== 'content-length') flat.push(name, headers[name]!);
-    const empty = body === undefined || status === 204 || status === 304;
-    if (!empty) flat.push('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
+    for (const name in headers) if (name !== 'content-length' && name !== 'transfer-encoding') flat.push(name, headers[name]!);
+    // 204 and 304 have no body and no content-length; any other status without a body says 0 rather than chunked nothing.
+    const bodiless = status === 204 || status === 304;
+    if (!bodiless) flat.push('content-length', body === undefined ? '0' : String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
     try {
-      res.writeHead(status, flat);
+      res.writeHead(status, statusText(status), flat);
     } catch (error) {
       // Nothing was written; forget the status line writeHead() chose, so that the caller can still answer with an error.
       res.statusMessage = '';
       throw error;
     }
-    if (empty) res.end();
+    if (bodiless || body === undefined) res.end();
     else res.end(body);
   }
 }

@@ -10,6 +10,7 @@ import { type ClientSession, type GatewayEntry, GatewayHost } from '../../websoc
 import { WsHandshake } from '../../websocket/handshake.js';
 import { WsMessage } from '../../websocket/message.js';
 import { NodeHttpAdapter } from './http-adapter.js';
+import { listenFailed } from './listen-error.js';
 import { writeRawError } from './raw-response.js';
 
 /** Options of `WsAdapter`; every one has a default. */
@@ -217,7 +218,7 @@ export class WsAdapter implements WebSocketAdapter {
     own.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head, own.routes));
     await new Promise<void>((resolve, reject) => {
       own.server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(new ToniError('TONI_ERR_LISTEN_FAILED', `Cannot listen for gateways on ${host}:${own.port}: ${error.code ?? error.message}.`, { cause: error }));
+        reject(listenFailed(error, 'gateways', host, own.port));
       });
       own.server.listen(own.port, host, resolve);
     });
