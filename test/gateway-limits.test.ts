@@ -423,7 +423,7 @@ describe('gateway limits', () => {
       class Half {}
       await assert.rejects(
         ToniFactory.create(Half, new NodeHttpAdapter(), { logger: false }),
-        (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_INVALID_GATEWAY' && /HalfGateway has a string `path` \("\/half"\) but no onMessage/.test(error.message),
+        (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_INVALID_GATEWAY' && /HalfGateway has a string `path` \("\/half"\) but neither an onMessage method nor an @On handler/.test(error.message),
       );
       const SETTINGS = new InjectionToken<{ path: string }>('settings');
       @Module({ providers: [{ provide: SETTINGS, useFactory: () => ({ path: '/data' }) }] })

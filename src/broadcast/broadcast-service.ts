@@ -1,6 +1,8 @@
 import { inject } from '../di/inject.js';
 import { Injectable } from '../di/module.js';
 import type { ClientId } from '../websocket/client.js';
+import { assertEventName, eventEnvelope } from '../websocket/envelope.js';
+import type { AnyEvents, EventArgs, EventMap, EventName } from '../websocket/event-map.js';
 import { WsMessage } from '../websocket/message.js';
 import { ConnectionManager } from './connection-manager.js';
 import { joinPaths } from '../http/router.js';
@@ -9,13 +11,13 @@ import type { ClientFilter, Room } from './transport.js';
 
 /**
  * A set of clients to send to: everyone, narrowed by `to(room)`, `except(clientId)` and
- * `gateway(path)`. Immutable: each narrowing returns a new target.
+ * `gateway(path)`. Immutable: each narrowing returns a new target. `E`, an event map, types `emit`.
  *
  * @example
  * await broadcast.to('room:42').except(client.id).broadcastText('someone joined');
  * const online = await broadcast.gateway('/chat').getClientCount();
  */
-export class BroadcastTarget {
+export class BroadcastTarget<E extends EventMap = AnyEvents> {
   readonly #manager: ConnectionManager;
   readonly #filter: ClientFilter;
 
@@ -26,20 +28,20 @@ export class BroadcastTarget {
   }
 
   /** Clients in `room` (or any of `rooms`); chained calls add rooms. */
-  to(room: Room | readonly Room[]): BroadcastTarget {
+  to(room: Room | readonly Room[]): BroadcastTarget<E> {
     const rooms = typeof room === 'string' ? [room] : [...room];
     for (const name of rooms) assertRoomName(name);
     return this.#with({ rooms: [...(this.#filter.rooms ?? []), ...rooms] });
   }
 
   /** Everyone but `clientId` (or `clientIds`); chained calls add exclusions. */
-  except(clientId: ClientId | readonly ClientId[]): BroadcastTarget {
+  except(clientId: ClientId | readonly ClientId[]): BroadcastTarget<E> {
     const ids = typeof clientId === 'string' ? [clientId] : [...clientId];
     return this.#with({ except: [...(this.#filter.except ?? []), ...ids] });
   }
 
   /** Only clients of the gateway serving `path`. */
-  gateway(path: string): BroadcastTarget {
+  gateway(path: string): BroadcastTarget<E> {
     if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`A gateway path must be a string starting with "/", got ${JSON.stringify(path)}`);
     return this.#with({ gateway: joinPaths('', path) });
   }
@@ -47,6 +49,19 @@ export class BroadcastTarget {
   /** Sends a text message to every client of this target. */
   broadcastText(text: string): Promise<void> {
     return this.#manager.broadcast(this.#filter, WsMessage.text(text));
+  }
+
+  /**
+   * Sends the event `{"event":…,"data":…}` to every client of this target, cluster-wide: serialised
+   * and framed once, however many clients it reaches. Throws a `TypeError` at once for data JSON
+   * cannot carry.
+   *
+   * @example
+   * await this.broadcast.to(data.room).emit('message', { from: client.id, text: data.text });
+   */
+  emit<K extends EventName<E, 'server'>>(event: K, ...data: EventArgs<E, 'server', K>): Promise<void> {
+    assertEventName(event);
+    return this.#manager.broadcast(this.#filter, WsMessage.text(eventEnvelope(event, data[0])));
   }
 
   /** Sends any message kind to every client of this target. */
@@ -74,8 +89,8 @@ export class BroadcastTarget {
     return this.#manager.ids(this.#filter);
   }
 
-  #with(change: ClientFilter): BroadcastTarget {
-    return new BroadcastTarget(this.#manager, { ...this.#filter, ...change });
+  #with(change: ClientFilter): BroadcastTarget<E> {
+    return new BroadcastTarget<E>(this.#manager, { ...this.#filter, ...change });
   }
 }
 
@@ -93,9 +108,12 @@ export class BroadcastTarget {
  *     await this.broadcast.sendTo(clientId, WsMessage.text(message));
  *   }
  * }
+ *
+ * // Typed by an event map: `inject(BroadcastService<ChatEvents>)` (an instantiation expression).
+ * private readonly chat = inject(BroadcastService<ChatEvents>);
  */
 @Injectable()
-export class BroadcastService extends BroadcastTarget {
+export class BroadcastService<E extends EventMap = AnyEvents> extends BroadcastTarget<E> {
   constructor(manager: ConnectionManager = inject(ConnectionManager)) {
     super(manager, {});
   }

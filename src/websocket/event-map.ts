@@ -33,8 +33,15 @@ export interface AnyEvents {
 /** Which end sends an event: `client` events are handled by `@On`, `server` events by the client's `on`. */
 export type EventSide = 'client' | 'server';
 
-/** The events of one side of `E`. */
-export type EventsOf<E, S extends EventSide> = E extends { readonly [K in S]: infer M } ? (M extends object ? M : never) : {};
+/**
+ * The events of one side of `E`. `EventMap` itself (what TypeScript infers for a generic class
+ * passed as a value, e.g. `inject(BroadcastService)`) is untyped, as `AnyEvents` is.
+ */
+export type EventsOf<E, S extends EventSide> = [EventMap] extends [E]
+  ? AnyEvents[S]
+  : E extends { readonly [K in S]: infer M }
+    ? M extends object ? M : never
+    : {};
 
 /** The event names of one side of `E`. */
 export type EventName<E, S extends EventSide> = keyof EventsOf<E, S> & string;

@@ -1,5 +1,9 @@
 export type { Gateway } from './gateway.js';
-export { WsClient, type ClientId, type WsConnection } from './client.js';
+export { WsClient, type ClientId, type WsConnection, type RequestOptions } from './client.js';
+export { On, type OnOptions, type OnDecorator } from './events.js';
+export { WsException, type WsErrorCode } from './ws-exception.js';
+export type { EventMap, AnyEvents, EventSide, EventsOf, EventName, EventData, EventAck, EventArgs } from './event-map.js';
+export type { EnvelopeId } from './envelope.js';
 export { WsMessage, type WsMessageKind, type BinaryInput } from './message.js';
 export { WsHandshake } from './handshake.js';
 export type { DisconnectReason, DisconnectKind } from './disconnect-reason.js';
