@@ -12,10 +12,10 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const bench = join(root, 'bench');
 const BENCHMARKS = { http: 'http.ts', broadcast: 'broadcast.ts', cluster: 'cluster.ts' };
 // Written after a successful install: the hash of the lockfile bench/node_modules came from.
