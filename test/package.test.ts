@@ -114,7 +114,7 @@ describe('the published package', () => {
     await npmInstall(project, join(scratch, packed[0].filename));
     // Only tonijs and what its dependencies need: no TypeScript, tsx, test tools or benchmark frameworks.
     assert.deepEqual(await installedPackages(project), await dependencyClosure(project));
-    assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['@standard-schema/spec', '@types/ws', 'ws']);
+    assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['@standard-schema/spec', 'ws']);
 
     // tonijs/redis needs the optional peer ioredis, which a user installs to use it.
     const ioredis = JSON.parse(await readFile(join(root, 'node_modules', 'ioredis', 'package.json'), 'utf8')) as { version: string };
@@ -122,11 +122,14 @@ describe('the published package', () => {
     await assertEntryPointsImport(project);
 
     // A TypeScript user's view: every entry point's declarations resolve and type-check, with
-    // nothing installed besides tonijs and ioredis (skipLibCheck off, so the .d.ts are checked too).
+    // nothing installed besides tonijs, ioredis and Node's types, which every TypeScript project
+    // on Node has (skipLibCheck off, so the .d.ts are checked too; no ws types needed).
+    const nodeTypes = JSON.parse(await readFile(join(root, 'node_modules', '@types', 'node', 'package.json'), 'utf8')) as { version: string };
+    await npmInstall(project, `@types/node@${nodeTypes.version}`);
     await writeFile(join(project, 'index.ts'), entries.map((entry, index) => `import * as entry${index} from '${entry.specifier}';\nexport { entry${index} };\n`).join(''));
     await writeFile(
       join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: [] }, files: ['index.ts'] }),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['index.ts'] }),
     );
     await run(process.execPath, [join(root, 'node_modules', 'typescript', 'lib', 'tsc.js'), '-p', project], project);
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Controller, Get, Injectable, InjectionToken, Module, ToniError, inject } from 'tonijs';
 import { HandshakeRefusedError, Test, TestWsClient, type TestingModule } from 'tonijs/testing';
-import { BroadcastModule, BroadcastService, WsMessage, type Gateway, type WsClient, type WsHandshake } from 'tonijs/websocket';
+import { BroadcastModule, BroadcastService, On, WsException, WsMessage, type Gateway, type WsClient, type WsHandshake } from 'tonijs/websocket';
 
 class User {
   constructor(readonly name: string) {}
@@ -155,5 +155,34 @@ describe('tonijs/testing', () => {
     assert.ok(module.get(AuthService) instanceof AuthService);
     assert.equal(module.get(AuthService).verify('Bearer real-secret'), true);
     assert.equal(await module.get(BroadcastService).getClientCount(), 0);
+  });
+
+  it('speaks gateway events: emit, request with its acknowledgement or error, expectEvent', async () => {
+    @Injectable()
+    class EventsGateway implements Gateway {
+      readonly path = '/events';
+      @On('greet')
+      async greet(client: WsClient, name: string) {
+        await client.emit('greeted', name);
+        return `hello ${name}`;
+      }
+      @On('refuse')
+      refuse() {
+        throw new WsException('nope', 'Not today', { retry: false });
+      }
+    }
+    @Module({ providers: [EventsGateway] })
+    class EventsModule {}
+    const module = await compile(Test.createTestingModule({ imports: [EventsModule] }));
+    const app = await module.createApplication();
+    const client = await TestWsClient.connect(app, '/events');
+    // The event the handler emits arrives before the acknowledgement, and stays for expectEvent.
+    assert.equal(await client.request('greet', 'ann'), 'hello ann');
+    assert.equal(await client.expectEvent('greeted'), 'ann');
+    await assert.rejects(client.request('refuse'), (error: unknown) => error instanceof WsException && error.code === 'nope' && error.details?.['retry'] === false);
+    client.emit('greet', 'bob');
+    assert.equal(await client.expectEvent('greeted'), 'bob');
+    await assert.rejects(client.expectEvent('greeted', 200), /Expected the event "greeted", got text|within 200 ms/);
+    await client.close();
   });
 });

@@ -1,2 +1,2 @@
 export { Test, TestingModule, TestingModuleBuilder, type TestingModuleMetadata, type TestApplicationOptions, type OverrideBy, type OverrideValue } from './testing-module.js';
-export { TestWsClient, HandshakeRefusedError, type TestWsClientOptions, type ReceivedMessage } from './ws-test-client.js';
+export { TestWsClient, HandshakeRefusedError, type TestWsClientOptions, type ReceivedMessage, type RawTestSocket } from './ws-test-client.js';

@@ -1,5 +1,7 @@
+import type { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import type { ToniApplication } from '../app/application.js';
+import { WsException } from '../websocket/ws-exception.js';
 
 /** Options of `TestWsClient.connect`. */
 export interface TestWsClientOptions {
@@ -11,6 +13,16 @@ export interface TestWsClientOptions {
 
 /** A message as the test client received it. */
 export type ReceivedMessage = { kind: 'text'; text: string } | { kind: 'binary'; bytes: Uint8Array };
+
+/** The `ws` WebSocket under a `TestWsClient`, as far as tests reach for it (it is `ws`'s `WebSocket`). */
+export interface RawTestSocket extends EventEmitter {
+  readonly readyState: number;
+  send(data: string | Uint8Array): void;
+  ping(data?: Uint8Array): void;
+  pong(data?: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+}
 
 /** Why a connection attempt failed: the HTTP status of a refused handshake. */
 export class HandshakeRefusedError extends Error {
@@ -29,6 +41,7 @@ export class HandshakeRefusedError extends Error {
  * assert.equal(await client.expectMessage(), 'Welcome to the chat!');
  * client.send('hi');
  * assert.equal(await client.expectMessage(), 'You said: hi');
+ * assert.deepEqual(await client.request('join', 'lobby'), { joined: 'lobby' });   // gateway events
  * await client.close();
  */
 export class TestWsClient {
@@ -36,6 +49,7 @@ export class TestWsClient {
   readonly #received: ReceivedMessage[] = [];
   readonly #waiters: (() => void)[] = [];
   #closed: { code: number; reason: string } | undefined;
+  #nextId = 1;
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
@@ -131,8 +145,52 @@ export class TestWsClient {
     await this.#until(() => this.#closed !== undefined, 5_000, () => 'The connection did not close within 5000 ms');
   }
 
+  /** Sends the event envelope `{"event":…,"data":…}` to a gateway with `@On` handlers. */
+  emit(event: string, data?: unknown): void {
+    this.#ws.send(JSON.stringify({ event, data }));
+  }
+
+  /**
+   * Sends an event asking for an acknowledgement and resolves with it, leaving every other
+   * message in place for the `expect…` calls. Rejects with a `WsException` carrying the
+   * server's error code, or after `timeout` ms.
+   */
+  async request(event: string, data?: unknown, timeout = 2_000): Promise<unknown> {
+    const id = `test-${this.#nextId++}`;
+    this.#ws.send(JSON.stringify({ event, data, id }));
+    let ack: { data?: unknown; error?: { code: string; message: string; [detail: string]: unknown } } | undefined;
+    const find = () => {
+      const index = this.#received.findIndex((message) => message.kind === 'text' && ackOf(message.text, id) !== undefined);
+      if (index < 0) return false;
+      ack = ackOf((this.#received.splice(index, 1)[0] as { text: string }).text, id);
+      return true;
+    };
+    await this.#until(() => find() || this.#closed !== undefined, timeout, () => `Expected the acknowledgement of "${event}" within ${timeout} ms, but none arrived`);
+    if (ack === undefined) throw new Error(`Expected the acknowledgement of "${event}", but the connection closed with ${this.#closed!.code}`);
+    if (ack.error !== undefined) {
+      const { code, message, ...details } = ack.error;
+      throw new WsException(code, message, details);
+    }
+    return ack.data;
+  }
+
+  /** The next message, which must be the event `event` (any event when omitted); resolves with its data. */
+  async expectEvent(event?: string, timeout = 2_000): Promise<unknown> {
+    const text = await this.expectMessage(timeout);
+    let envelope: { event?: unknown; data?: unknown };
+    try {
+      envelope = JSON.parse(text) as typeof envelope;
+    } catch {
+      throw new Error(`Expected ${event === undefined ? 'an event' : `the event "${event}"`}, got text ${JSON.stringify(text)}`);
+    }
+    if (typeof envelope.event !== 'string' || (event !== undefined && envelope.event !== event)) {
+      throw new Error(`Expected ${event === undefined ? 'an event' : `the event "${event}"`}, got ${text}`);
+    }
+    return envelope.data;
+  }
+
   /** The underlying `ws` WebSocket, for what this client does not wrap. */
-  get raw(): WebSocket {
+  get raw(): RawTestSocket {
     return this.#ws;
   }
 
@@ -160,6 +218,17 @@ export class TestWsClient {
 
   #wake(): void {
     for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+}
+
+/** The acknowledgement `text` holds for `id`, if it is one. */
+function ackOf(text: string, id: string): { data?: unknown; error?: { code: string; message: string } } | undefined {
+  if (!text.includes(id)) return undefined;
+  try {
+    const value = JSON.parse(text) as { id?: unknown; event?: unknown; data?: unknown; error?: { code: string; message: string } };
+    return value.id === id && value.event === undefined ? value : undefined;
+  } catch {
+    return undefined;
   }
 }
 

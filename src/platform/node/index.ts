@@ -1,2 +1,2 @@
 export { NodeHttpAdapter, type NodeHttpAdapterOptions } from './http-adapter.js';
-export { WsAdapter, type WsAdapterOptions } from './ws-adapter.js';
+export { WsAdapter, type WsAdapterOptions, type PerMessageDeflateSettings } from './ws-adapter.js';

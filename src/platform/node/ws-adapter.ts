@@ -1,7 +1,7 @@
 import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { ToniError } from '../../errors.js';
 import { statusText } from '../../http/status.js';
 import type { WebSocketAdapter, WebSocketBinding } from '../../websocket/adapter.js';
@@ -30,7 +30,7 @@ export interface WsAdapterOptions {
   /** Most simultaneous connections (handshakes included); beyond, upgrades get 503. Default: no limit. */
   maxConnections?: number;
   /** permessage-deflate; costs CPU and memory per connection. Default: off. */
-  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  perMessageDeflate?: boolean | PerMessageDeflateSettings;
   /** Milliseconds `app.close()` waits for clients to complete the close handshake before cutting them off. Default 5 000. */
   closeTimeout?: number;
   /**
@@ -67,6 +67,22 @@ export interface WsAdapterOptions {
   maxEventSize?: number;
   /** On gateways with `@On` handlers: how deep an envelope may nest objects and arrays. Default 32. */
   maxEventDepth?: number;
+}
+
+/** permessage-deflate (RFC 7692) settings, with the meanings `ws` gives them. */
+export interface PerMessageDeflateSettings {
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  serverMaxWindowBits?: number;
+  clientMaxWindowBits?: number;
+  /** Messages smaller than this many bytes are not compressed. */
+  threshold?: number;
+  /** Most zlib calls at once. */
+  concurrencyLimit?: number;
+  /** Options of zlib's deflate (`zlib.createDeflateRaw`). */
+  zlibDeflateOptions?: Record<string, unknown>;
+  /** Options of zlib's inflate (`zlib.createInflateRaw`). */
+  zlibInflateOptions?: Record<string, unknown>;
 }
 
 const DEFAULTS = {
