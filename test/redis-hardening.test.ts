@@ -260,6 +260,21 @@ describe('RedisTransport hardening', () => {
     });
   });
 
+  it('a subscription Redis drops while it stays reachable is logged once it is back, and delivery resumes', async () => {
+    const node = new StandInNode();
+    const transport = await attached(node);
+    const channel = `${keyPrefix}:ch:broadcast`;
+    // What Redis does to a subscriber that falls behind its client-output-buffer-limit.
+    assert.equal(await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub'), 1);
+    const lost = await node.logger.waitFor((entry) => entry.level === 'warn' && /^The subscription to Redis was lost once while Redis stayed reachable/.test(entry.message ?? ''));
+    assert.match(lost.message ?? '', /what other instances published meanwhile did not reach this one$/);
+    await waitUntil(async () => ((await redis.command('PUBSUB', 'NUMSUB', channel)) as [string, number])[1] === 1, 5_000, 'the transport to subscribe again');
+    await redis.command('PUBLISH', channel, envelope([{ k: 't', d: 'after the kill' }]));
+    assert.deepEqual(await node.texts(1), ['after the kill']);
+    assert.equal(transport.connected, true);
+    assert.deepEqual(levels(node.logger.entries, 'error'), []);
+  });
+
   describe('what the scripts store and read', () => {
     const oddRooms = ['\ud800', '', 'line\nbreak', 'quote " and \\ backslash', '😀', 'plain', '{"g":"x"}'];
 
