@@ -91,7 +91,7 @@ type Commands = Redis & {
 type Operation = 'publish' | 'sendToClients' | 'clientAdded' | 'clientRemoved' | 'roomChanged' | 'remoteCount' | 'remoteIds' | 'heartbeat' | 'register';
 
 /** Kinds of recurring problem, each logged at most once per `warningInterval`. */
-type Problem = `drop:${DropReason}` | 'version' | 'delivery' | 'receive' | `rejected:${Operation}`;
+type Problem = `drop:${DropReason}` | 'version' | 'delivery' | 'receive' | 'subscription-error' | 'subscription-lost' | `rejected:${Operation}`;
 
 /**
  * `up`: Redis answers. `degraded`: connected, but an operation timed out or publishes pile up
@@ -151,6 +151,9 @@ export class RedisTransport implements BroadcastTransport {
   #droppedPublishes = 0;
   #droppedMessages = 0;
   #rejectedMessages = 0;
+  #outages = 0;
+  /** When the subscription was lost while Redis was otherwise up, and the outage count then. */
+  #subscriptionLost: { at: number; outages: number } | undefined;
 
   constructor(options: RedisTransportOptions = {}) {
     this.#options = {
@@ -223,17 +226,19 @@ export class RedisTransport implements BroadcastTransport {
     this.#subscriber = subscriber;
 
     commands.on('error', this.#onError);
-    subscriber.on('error', this.#onError);
+    subscriber.on('error', this.#onSubscriberError);
     commands.on('close', this.#onClose);
     commands.on('ready', this.#onReady);
     subscriber.on('messageBuffer', this.#onMessage);
+    subscriber.on('close', this.#onSubscriberClose);
+    subscriber.on('ready', this.#onSubscriberReady);
 
-    void subscriber.subscribe(this.#channel('broadcast'), this.#channel(`i:${node.instanceId}`)).catch(this.#onError);
+    void subscriber.subscribe(this.#channel('broadcast'), this.#channel(`i:${node.instanceId}`)).catch(this.#onSubscriberError);
     if (client === undefined || client.status === 'wait') {
       const ready = await this.#bounded(commands.connect()).then(() => true, () => false);
       if (!ready) this.#reportDown(new Error(`no answer within ${operationTimeout} ms`));
     }
-    if (subscriber.status === 'wait') void subscriber.connect().catch(this.#onError);
+    if (subscriber.status === 'wait') void subscriber.connect().catch(this.#onSubscriberError);
     if (commands.status === 'ready') await this.#registerAll();
     this.#heartbeat = setInterval(() => void this.#beat(), this.#options.heartbeatInterval);
     this.#heartbeat.unref();
@@ -251,6 +256,8 @@ export class RedisTransport implements BroadcastTransport {
       await this.#bounded(commands.multi().zrem(this.#key('instances'), id).del(this.#clientsKey(id), this.#roomsKey(id)).exec()).catch(() => undefined);
     }
     subscriber.off('messageBuffer', this.#onMessage);
+    subscriber.off('close', this.#onSubscriberClose);
+    subscriber.off('ready', this.#onSubscriberReady);
     subscriber.disconnect();
     if (this.#options.client === undefined) {
       await this.#bounded(commands.quit()).catch(() => undefined);
@@ -457,10 +464,42 @@ export class RedisTransport implements BroadcastTransport {
     this.#recover();
   };
 
+  /** Only the subscription failing (commands go on) is said here; an outage is said by #reportDown. */
+  readonly #onSubscriberError = (error: unknown): void => {
+    if (this.#detached || this.#health === 'down') return;
+    this.#problems.report('subscription-error', (count) => ({
+      level: 'warn',
+      details: { err: error, transport: 'redis', count },
+      message: `The subscription to Redis failed${count === 1 ? '' : ` ${plural(count, 'time')}`} (${error instanceof Error ? error.message : String(error)}); until it is back, what other instances publish does not reach this one`,
+    }));
+  };
+
+  readonly #onSubscriberClose = (): void => {
+    this.#subscriptionLost ??= { at: Date.now(), outages: this.#outages };
+  };
+
+  /**
+   * The subscription can drop while commands go on, e.g. when Redis disconnects a subscriber
+   * that fell behind (its `client-output-buffer-limit pubsub`): what was published meanwhile
+   * never reached this instance. An outage says so already; this says it when nothing else did.
+   */
+  readonly #onSubscriberReady = (): void => {
+    const lost = this.#subscriptionLost;
+    this.#subscriptionLost = undefined;
+    if (lost === undefined || this.#detached || lost.outages !== this.#outages) return;
+    const after = Date.now() - lost.at;
+    this.#problems.report('subscription-lost', (count) => ({
+      level: 'warn',
+      details: { transport: 'redis', durationMs: after, count },
+      message: `The subscription to Redis was lost ${count === 1 ? 'once' : plural(count, 'time')} while Redis stayed reachable (the last for ${after} ms), e.g. because Redis disconnected this subscriber for falling behind (client-output-buffer-limit pubsub); what other instances published meanwhile did not reach this one`,
+    }));
+  };
+
   #reportDown(error: unknown): void {
     if (this.#health === 'down') return;
     if (this.#health === 'up') this.#troubleBegins();
     this.#health = 'down';
+    this.#outages++;
     this.#node?.logger.error({ err: error, transport: 'redis' }, 'Redis is unreachable: local delivery continues, cross-instance delivery is paused until it returns');
   }
 
