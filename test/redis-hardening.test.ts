@@ -369,11 +369,13 @@ describe('RedisTransport hardening', () => {
 
     it('bounds the publishes awaiting Redis, counts what it drops, logs the degraded state once and its end once', async (t: TestContext) => {
       const maxPendingPublishes = 10;
-      const local = await application({ maxPendingPublishes, maxPendingBytes: 1024 * 1024 });
+      // No call times out while the test looks at the stall: the bound alone is what degrades it.
+      const local = await application({ maxPendingPublishes, maxPendingBytes: 1024 * 1024, heartbeatInterval: 1_000, operationTimeout: 2_000 });
       const other = await application();
       const there = await client(other.wsUrl);
       await local.broadcast.broadcastText('before');
       assert.equal(await there.client.nextText(), 'before');
+      await waitUntil(() => local.transport.stats.pendingPublishes === 0, 5_000, 'the first publish to be answered');
 
       await pause();
       const heapBefore = heapMb();
