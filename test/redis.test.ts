@@ -203,6 +203,7 @@ describe('RedisTransport across processes', () => {
     await redis.restart();
     await waitUntil(async () => (await local.broadcast.getClientCount()) === 2, 10_000, 'both instances to register again');
     assert.ok(logger.entries.some((entry) => entry.level === 'info' && /reachable again/.test(entry.message ?? '')));
+    assert.deepEqual(logger.entries.filter((entry) => /subscription/.test(entry.message ?? '')), [], 'the outage covers the subscription');
     await local.broadcast.broadcastText('after the outage');
     assert.equal(await there.client.nextText(), 'after the outage');
     assert.equal(await here.client.nextText(), 'after the outage');

@@ -475,7 +475,7 @@ export class RedisTransport implements BroadcastTransport {
   };
 
   readonly #onSubscriberClose = (): void => {
-    this.#subscriptionLost ??= { at: Date.now(), outages: this.#outages };
+    if (this.#health !== 'down') this.#subscriptionLost ??= { at: Date.now(), outages: this.#outages };
   };
 
   /**
