@@ -25,6 +25,8 @@ import { WEBSOCKET_DELIVERY } from './delivery.js';
  */
 export interface ConnectionObserver {
   clientConnected(session: ClientSession): unknown;
+  /** The gateway's `onConnect` has finished (or failed) for a client that is still connected. */
+  clientReady?(session: ClientSession): unknown;
   clientDisconnected(session: ClientSession): unknown;
   roomChanged(session: ClientSession, room: string, joined: boolean): unknown;
 }
@@ -222,6 +224,11 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     return this.client.id;
   }
 
+  /** Whether the client speaks `tonijs.v1` (tonijs/client does): it understands control frames. */
+  get speaksTonijs(): boolean {
+    return this.#speaksTonijs;
+  }
+
   /** How the broadcast registry reaches this client (shared by every WebSocket session). */
   get delivery(): typeof WEBSOCKET_DELIVERY {
     return WEBSOCKET_DELIVERY;
@@ -360,6 +367,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
       this.#registered = this.#register();
       await this.#registered;
       if (gateway.onConnect !== undefined && this.#ended === undefined) await gateway.onConnect(this.client);
+      if (this.#ended === undefined) for (const observer of this.#context.observers) await observer.clientReady?.(this);
     } catch (error) {
       this.#logError('onConnect', error);
       this.#rejected = true;
