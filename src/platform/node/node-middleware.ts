@@ -7,8 +7,16 @@ import type { Middleware } from '../../http/middleware.js';
 import { isErrorStatus, statusText } from '../../http/status.js';
 import { NodeExchange } from './http-adapter.js';
 
-/** Express/Connect middleware: `(req, res, next) => void`, with node's own request and response. */
-export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+/**
+ * Express/Connect middleware: `(req, res, next) => void` on node's request and response. Typed
+ * for Express (`RequestHandler`) it is accepted as well: it receives node's objects, without
+ * Express's additions (`req.get()`, `res.json()`), which the common middleware do not need.
+ */
+export type NodeMiddleware<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> = (
+  req: Req,
+  res: Res,
+  next: (error?: unknown) => void,
+) => unknown;
 
 /**
  * Runs Express/Connect middleware (`cors`, `helmet`, `compression`, `pino-http`, `serve-static`, …)
@@ -25,7 +33,7 @@ export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (
  * import { fromNodeMiddleware } from 'tonijs/node';
  * app.use(fromNodeMiddleware(helmet()));
  */
-export function fromNodeMiddleware(middleware: NodeMiddleware): Middleware {
+export function fromNodeMiddleware<Req extends IncomingMessage, Res extends ServerResponse>(middleware: NodeMiddleware<Req, Res>): Middleware {
   if (typeof middleware !== 'function') {
     throw new ToniError('TONI_ERR_INVALID_PIPELINE', `fromNodeMiddleware() takes an Express/Connect middleware function (req, res, next), got ${middleware === undefined ? 'undefined' : typeof middleware}.`);
   }
@@ -56,7 +64,9 @@ export function fromNodeMiddleware(middleware: NodeMiddleware): Middleware {
       res.once('finish', answeredByIt);
       res.once('close', answeredByIt);
       try {
-        middleware(req, res, proceed);
+        const returned = middleware(req as Req, res as Res, proceed);
+        // Express 5 style: an async middleware's rejection is its next(error).
+        if (returned instanceof Promise) returned.then(undefined, (error: unknown) => proceed(error ?? new Error(`${name} rejected with ${String(error)}`)));
       } catch (error) {
         proceed(error ?? new Error(`${name} threw ${String(error)}`));
       }
