@@ -91,10 +91,17 @@ describe('the chat page in a real browser', () => {
     assert.equal(await textOnceEqual(ann, '#online-count', '2'), '2');
     assert.equal(await ann.textContent('#status'), 'online');
 
+    // Typing is relayed as an event; the line is acknowledged once delivered (the tick).
+    await ann.type('#message', 'Hello Bob');
+    await bob.locator('#typing', { hasText: 'Ann is typing…' }).waitFor(WAIT);
+    await ann.fill('#message', '');
     await say(ann, 'Hello Bob, tea?');
+    await ann.locator('.msg--own:not(.pending) .tick', { hasText: '✓' }).waitFor(WAIT);
     const fromAnn = bob.locator('.msg--other', { hasText: 'Hello Bob, tea?' });
     await fromAnn.waitFor(WAIT);
     assert.equal(await fromAnn.locator('.author').textContent(), 'Ann');
+    assert.equal(await bob.textContent('#typing'), '', 'a message ends the typing notice');
+    await bob.screenshot({ path: `${ARTIFACTS}chat-two-pages.png` });
 
     await say(bob, 'Yes please!');
     const fromBob = ann.locator('.msg--other', { hasText: 'Yes please!' });

@@ -508,4 +508,32 @@ describe('gateway events', () => {
       assert.throws(() => On('x', { payload: {} as never }), /must be a Standard Schema/);
     });
   });
+
+  describe('the tonijs.v1 subprotocol', () => {
+    it('is chosen when offered, and answers heartbeats at once, ahead of a busy handler', async () => {
+      const { app, adapter } = await start([ProbeGateway]);
+      const gateway = app.get(ProbeGateway);
+      const ws = await connect(adapter.getUrl('/probe'), { protocols: 'tonijs.v1' });
+      cleanups.push(() => ws.ws.terminate());
+      assert.equal(ws.ws.protocol, 'tonijs.v1');
+      const client = new EnvelopeClient(ws);
+      client.send({ event: 'slow', data: 'first', id: 1 });
+      await gateway.seen.next();
+      client.send('{"ping":41}');
+      assert.deepEqual(await client.next(), { pong: 41 }, 'answered while the handler still holds the queue');
+      gateway.hold.resolve();
+      assert.deepEqual(await client.next(), { id: 1, data: 'first' });
+    });
+
+    it('leaves other subprotocols and plain clients alone: a ping frame is just a frame there', async () => {
+      const { adapter } = await start([ProbeGateway]);
+      const other = await connect(adapter.getUrl('/probe'), { protocols: ['chat.v2', 'tonijs.v0'] });
+      cleanups.push(() => other.ws.terminate());
+      assert.equal(other.ws.protocol, 'chat.v2');
+      const plain = new EnvelopeClient(other);
+      plain.send('{"ping":1}');
+      const reply = await plain.next();
+      assert.equal((reply['data'] as { code: string }).code, 'invalid_message');
+    });
+  });
 });

@@ -8,7 +8,8 @@ import { afterEach, describe, it } from 'node:test';
 import type { ToniApplication } from 'tonijs';
 import { HandshakeRefusedError, TestWsClient } from 'tonijs/testing';
 import { type ChatAppOptions, createChatApp } from '../examples/chat/app.js';
-import type { ChatEvent } from '../examples/chat/protocol.js';
+import type { Joined } from '../examples/chat/protocol.js';
+import { WsException } from 'tonijs/websocket';
 import { withTimeout } from './support/async.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -40,65 +41,73 @@ describe('the example chat app', () => {
     return client;
   }
 
-  /**
-   * Connects to a room as the page does, past the welcome and the `joined` event. Across
-   * instances, the news that someone else joined just before may still be on its way through
-   * Redis: such a `presence` event may come first (`earlier`) when `allowEarlierPresence` is set.
-   */
-  async function joinRoom(app: ToniApplication, name: string, room: string, options: { allowEarlierPresence?: boolean } = {}) {
-    const client = await connect(app, `/chat?name=${encodeURIComponent(name)}&room=${encodeURIComponent(room)}`);
-    assert.equal(await client.expectMessage(), 'Welcome to the chat!');
-    const earlier: ChatEvent[] = [];
-    let joined = await expectEvent(client);
-    while (options.allowEarlierPresence && joined.type === 'presence' && joined.name !== name && earlier.length < 5) {
-      earlier.push(joined);
-      joined = await expectEvent(client);
-    }
-    assert.equal(joined.type, 'joined', JSON.stringify(joined));
-    return { client, joined, earlier };
-  }
-
-  async function expectEvent(client: TestWsClient): Promise<ChatEvent> {
-    return JSON.parse(await client.expectMessage()) as ChatEvent;
+  /** Connects as the page does and joins `room`, resolving with the join's acknowledgement. */
+  async function joinRoom(app: ToniApplication, name: string, room: string) {
+    const client = await connect(app, `/chat?name=${encodeURIComponent(name)}`);
+    const joined = (await client.request('join', room)) as Joined;
+    return { client, joined };
   }
 
   function announce(app: ToniApplication, body: unknown): Promise<Response> {
     return fetch(`${app.getUrl()}/events/announce`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   }
 
-  describe('ChatGateway on /chat', () => {
-    it('welcomes a client and echoes what it says', async () => {
+  describe('EchoGateway on /echo', () => {
+    it('welcomes a client and echoes what it says (the spec\'s first gateway)', async () => {
       const app = await start();
-      const client = await connect(app, '/chat');
+      const client = await connect(app, '/echo');
       assert.equal(await client.expectMessage(), 'Welcome to the chat!');
       client.send('hello toni');
       assert.equal(await client.expectMessage(), 'You said: hello toni');
       client.send('second');
       assert.equal(await client.expectMessage(), 'You said: second');
     });
+  });
 
-    it('relays room chat to the room\'s other members only, with join and leave events', async () => {
+  describe('ChatGateway on /chat (gateway events)', () => {
+    it('joins rooms with an acknowledgement, relays messages to the room\'s others only, and tells the room who comes and goes', async () => {
       const app = await start();
       const ann = await joinRoom(app, 'Ann', 'tea');
-      assert.deepEqual(ann.joined, { type: 'joined', name: 'Ann', room: 'tea', inRoom: 1, online: 1 });
+      assert.deepEqual(ann.joined, { room: 'tea', name: 'Ann', inRoom: 1, online: 1 });
       const cleo = await joinRoom(app, 'Cleo', 'coffee');
-      assert.deepEqual(cleo.joined, { type: 'joined', name: 'Cleo', room: 'coffee', inRoom: 1, online: 2 });
+      assert.deepEqual(cleo.joined, { room: 'coffee', name: 'Cleo', inRoom: 1, online: 2 });
       const bob = await joinRoom(app, 'Bob', 'tea');
-      assert.deepEqual(bob.joined, { type: 'joined', name: 'Bob', room: 'tea', inRoom: 2, online: 3 });
-      assert.deepEqual(await expectEvent(ann.client), { type: 'presence', change: 'join', name: 'Bob', room: 'tea', inRoom: 2, online: 3 });
+      assert.deepEqual(bob.joined, { room: 'tea', name: 'Bob', inRoom: 2, online: 3 });
+      assert.deepEqual(await ann.client.expectEvent('presence'), { room: 'tea', change: 'join', name: 'Bob', inRoom: 2, online: 3 });
 
-      ann.client.send('tea anyone?');
-      assert.equal(await ann.client.expectMessage(), 'You said: tea anyone?');
-      assert.equal(await bob.client.expectMessage(), 'Ann: tea anyone?');
+      assert.deepEqual(await ann.client.request('send', { room: 'tea', text: 'tea anyone?' }), { delivered: true });
+      assert.deepEqual(await bob.client.expectEvent('message'), { room: 'tea', from: 'Ann', text: 'tea anyone?' });
+      ann.client.emit('typing', { room: 'tea' });
+      assert.deepEqual(await bob.client.expectEvent('typing'), { room: 'tea', name: 'Ann' });
 
       await bob.client.close();
-      assert.deepEqual(await expectEvent(ann.client), { type: 'presence', change: 'leave', name: 'Bob', room: 'tea', inRoom: 1, online: 2 });
+      assert.deepEqual(await ann.client.expectEvent('presence'), { room: 'tea', change: 'leave', name: 'Bob', inRoom: 1, online: 2 });
+      await ann.client.expectNoMessage(50);
       await cleo.client.expectNoMessage(50);
     });
 
-    it('refuses a malformed name or room with HTTP 400', async () => {
+    it('moves a member to another room, leaving the first', async () => {
       const app = await start();
-      for (const query of ['?name=%3Cscript%3E', `?room=${'x'.repeat(33)}`, '?name=&room=tea']) {
+      const ann = await joinRoom(app, 'Ann', 'tea');
+      const bob = await joinRoom(app, 'Bob', 'tea');
+      await ann.client.expectEvent('presence');
+      assert.deepEqual(await bob.client.request('join', 'coffee'), { room: 'coffee', name: 'Bob', inRoom: 1, online: 2 });
+      assert.deepEqual(await ann.client.expectEvent('presence'), { room: 'tea', change: 'leave', name: 'Bob', inRoom: 1, online: 2 });
+      await assert.rejects(bob.client.request('send', { room: 'tea', text: 'still here?' }), (error: unknown) => error instanceof WsException && error.code === 'not_in_room');
+    });
+
+    it('answers a send to a room not joined, or an invalid one, with an error and keeps the connection', async () => {
+      const app = await start();
+      const { client } = await joinRoom(app, 'Ann', 'tea');
+      await assert.rejects(client.request('send', { room: 'coffee', text: 'hi' }), (error: unknown) => error instanceof WsException && error.code === 'not_in_room' && error.message === 'Join coffee first');
+      await assert.rejects(client.request('send', { room: 'tea', text: '' }), (error: unknown) => error instanceof WsException && error.code === 'invalid_payload');
+      await assert.rejects(client.request('join', '<script>'), (error: unknown) => error instanceof WsException && error.code === 'invalid_payload');
+      assert.deepEqual(await client.request('send', { room: 'tea', text: 'still connected' }), { delivered: true });
+    });
+
+    it('refuses a malformed name with HTTP 400', async () => {
+      const app = await start();
+      for (const query of ['?name=%3Cscript%3E', `?name=${'x'.repeat(25)}`, '?name=']) {
         await assert.rejects(TestWsClient.connect(app, `/chat${query}`), (error: unknown) => error instanceof HandshakeRefusedError && error.status === 400, query);
       }
     });
@@ -114,13 +123,12 @@ describe('the example chat app', () => {
 
     it('greets the user of the demo token, and announces what they send to everyone', async () => {
       const app = await start();
-      const listener = await connect(app, '/chat');
-      assert.equal(await listener.expectMessage(), 'Welcome to the chat!');
+      const listener = await joinRoom(app, 'Ann', 'tea');
       const ada = await connect(app, '/secure', DEMO);
       assert.equal(await ada.expectMessage(), 'Hello Ada, you are signed in');
       ada.send('doors close at six');
-      assert.equal(await listener.expectMessage(), '[Ada] doors close at six');
-      assert.equal(await ada.expectMessage(), '[Ada] doors close at six');
+      assert.deepEqual(await listener.client.expectEvent('announcement'), { text: 'doors close at six', from: 'Ada' });
+      assert.deepEqual(await ada.expectEvent('announcement'), { text: 'doors close at six', from: 'Ada' });
     });
 
     it('accepts the token it is configured with', async () => {
@@ -134,21 +142,19 @@ describe('the example chat app', () => {
   describe('EventsController on /events', () => {
     it('broadcasts POST /events/announce to every connected client', async () => {
       const app = await start();
-      const chat = await connect(app, '/chat');
-      assert.equal(await chat.expectMessage(), 'Welcome to the chat!');
+      const chat = await joinRoom(app, 'Ann', 'tea');
       const secure = await connect(app, '/secure', DEMO);
       assert.equal(await secure.expectMessage(), 'Hello Ada, you are signed in');
 
       const response = await announce(app, { message: 'Maintenance at noon' });
       assert.equal(response.status, 200);
-      assert.equal(await chat.expectMessage(), '[Announcement] Maintenance at noon');
-      assert.equal(await secure.expectMessage(), '[Announcement] Maintenance at noon');
+      assert.deepEqual(await chat.client.expectEvent('announcement'), { text: 'Maintenance at noon' });
+      assert.deepEqual(await secure.expectEvent('announcement'), { text: 'Maintenance at noon' });
     });
 
     it('refuses an announcement without a message with 400, and sends nothing', async () => {
       const app = await start();
-      const chat = await connect(app, '/chat');
-      assert.equal(await chat.expectMessage(), 'Welcome to the chat!');
+      const chat = await joinRoom(app, 'Ann', 'tea');
       for (const body of [{}, { message: '   ' }, { message: 42 }]) {
         const response = await announce(app, body);
         assert.equal(response.status, 400, JSON.stringify(body));
@@ -156,13 +162,13 @@ describe('the example chat app', () => {
         assert.equal(error.statusCode, 400);
         assert.ok(error.issues.length > 0);
       }
-      await chat.expectNoMessage(50);
+      await chat.client.expectNoMessage(50);
     });
 
     it('reports connected clients per gateway and the rooms in GET /events/stats', async () => {
       const app = await start();
       const stats = async () => (await fetch(`${app.getUrl()}/events/stats`)).json();
-      assert.deepEqual(await stats(), { online: 0, gateways: { '/chat': 0, '/secure': 0 }, rooms: [] });
+      assert.deepEqual(await stats(), { online: 0, gateways: { '/chat': 0, '/echo': 0, '/secure': 0 }, rooms: [] });
       await joinRoom(app, 'Ann', 'tea');
       await joinRoom(app, 'Bob', 'tea');
       await joinRoom(app, 'Cleo', 'coffee');
@@ -170,7 +176,7 @@ describe('the example chat app', () => {
       assert.equal(await ada.expectMessage(), 'Hello Ada, you are signed in');
       assert.deepEqual(await stats(), {
         online: 4,
-        gateways: { '/chat': 3, '/secure': 1 },
+        gateways: { '/chat': 3, '/echo': 0, '/secure': 1 },
         rooms: [{ name: 'coffee', clients: 1 }, { name: 'tea', clients: 2 }],
       });
     });
@@ -183,26 +189,21 @@ describe('the example chat app', () => {
     assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
     const html = await response.text();
     assert.match(html, /<title>toni chat<\/title>/);
-    assert.match(html, /new WebSocket\(url\)/);
+    assert.match(html, /request\('join', wanted\)/);
   });
 
-  it('sends the heartbeat from its background task to every client', async () => {
+  it('sends the heartbeat from its background task to every chat client', async () => {
     const app = await start({ heartbeatInterval: 20 });
     const chat = await connect(app, '/chat');
-    const secure = await connect(app, '/secure', DEMO);
-    // A beat may come before or after the greeting; everything else is a heartbeat.
-    for (const [client, greeting] of [[chat, 'Welcome to the chat!'], [secure, 'Hello Ada, you are signed in']] as const) {
-      const received = [await client.expectMessage(), await client.expectMessage(), await client.expectMessage()];
-      assert.equal(received.filter((text) => text === greeting).length, 1, `${greeting} in ${received.join(' | ')}`);
-      const beats = received.filter((text) => text !== greeting).map((text) => JSON.parse(text) as ChatEvent);
-      assert.equal(beats.length, 2);
-      for (const beat of beats) {
-        assert.equal(beat.type, 'heartbeat');
-        if (beat.type !== 'heartbeat') continue;
-        assert.equal(beat.online, 1);
-        assert.ok(Math.abs(Date.parse(beat.time) - Date.now()) < 60_000, beat.time);
-      }
+    for (let beat = 0; beat < 2; beat++) {
+      const data = (await chat.expectEvent('heartbeat')) as { time: string; online: number };
+      assert.equal(data.online, 1);
+      assert.ok(Math.abs(Date.parse(data.time) - Date.now()) < 60_000, data.time);
     }
+    const secure = await connect(app, '/secure', DEMO);
+    assert.equal(await secure.expectMessage(), 'Hello Ada, you are signed in');
+    await chat.expectEvent('heartbeat');
+    await secure.expectNoMessage(60);
   });
 
   it('joins two instances through Redis: rooms, chat and announcements span both', async () => {
@@ -211,16 +212,15 @@ describe('the example chat app', () => {
     const east = await start({ redisUrl: redis.url });
     const west = await start({ redisUrl: redis.url });
     const ann = await joinRoom(east, 'Ann', 'tea');
-    const bob = await joinRoom(west, 'Bob', 'tea', { allowEarlierPresence: true });
-    for (const event of bob.earlier) assert.deepEqual(event, { type: 'presence', change: 'join', name: 'Ann', room: 'tea', inRoom: 1, online: 1 });
-    assert.deepEqual(bob.joined, { type: 'joined', name: 'Bob', room: 'tea', inRoom: 2, online: 2 });
-    assert.deepEqual(await expectEvent(ann.client), { type: 'presence', change: 'join', name: 'Bob', room: 'tea', inRoom: 2, online: 2 });
+    const bob = await joinRoom(west, 'Bob', 'tea');
+    assert.deepEqual(bob.joined, { room: 'tea', name: 'Bob', inRoom: 2, online: 2 });
+    assert.deepEqual(await ann.client.expectEvent('presence'), { room: 'tea', change: 'join', name: 'Bob', inRoom: 2, online: 2 });
 
-    bob.client.send('hello from the west');
-    assert.equal(await ann.client.expectMessage(), 'Bob: hello from the west');
+    assert.deepEqual(await bob.client.request('send', { room: 'tea', text: 'hello from the west' }), { delivered: true });
+    assert.deepEqual(await ann.client.expectEvent('message'), { room: 'tea', from: 'Bob', text: 'hello from the west' });
     assert.equal((await announce(east, { message: 'both instances' })).status, 200);
-    assert.equal(await bob.client.expectMessage(), 'You said: hello from the west');
-    assert.equal(await bob.client.expectMessage(), '[Announcement] both instances');
+    assert.deepEqual(await bob.client.expectEvent('announcement'), { text: 'both instances' });
+    assert.deepEqual(await ann.client.expectEvent('announcement'), { text: 'both instances' });
   });
 
   it('runs as `npm start` does: prints its URL, serves, and closes gracefully on SIGTERM', async () => {
@@ -240,7 +240,7 @@ describe('the example chat app', () => {
     });
     const url = await withTimeout(announced, 20_000, 'the example to print its URL');
     assert.equal((await fetch(`${url}/`)).status, 200);
-    const client = await TestWsClient.connect(url.replace(/^http/, 'ws'), '/chat');
+    const client = await TestWsClient.connect(url.replace(/^http/, 'ws'), '/echo');
     clients.push(client);
     assert.equal(await client.expectMessage(), 'Welcome to the chat!');
 

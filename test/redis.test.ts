@@ -203,6 +203,7 @@ describe('RedisTransport across processes', () => {
     await redis.restart();
     await waitUntil(async () => (await local.broadcast.getClientCount()) === 2, 10_000, 'both instances to register again');
     assert.ok(logger.entries.some((entry) => entry.level === 'info' && /reachable again/.test(entry.message ?? '')));
+    assert.deepEqual(logger.entries.filter((entry) => /subscription/.test(entry.message ?? '')), [], 'the outage covers the subscription');
     await local.broadcast.broadcastText('after the outage');
     assert.equal(await there.client.nextText(), 'after the outage');
     assert.equal(await here.client.nextText(), 'after the outage');
@@ -224,6 +225,28 @@ describe('RedisTransport across processes', () => {
     await waitUntil(async () => (await child.command<number>('count')) === 1, 10_000, 'the child to see the instance that started without Redis');
     await child.command('broadcast', { text: 'hello from the child' });
     assert.equal(await here.client.nextText(), 'hello from the child');
+  });
+
+  it('a message on the channel that does not decode crashes no instance and reaches no client', async () => {
+    const logger = captureLogger();
+    const local = await localInstance({ logger });
+    const child = await ChildInstance.spawn(redis.url);
+    children.push(child);
+    const here = await client(`${local.wsUrl}?room=blue`);
+    const there = await client(`${child.wsUrl}?room=blue`);
+    const channel = 'tonijs:ch:broadcast';
+    const envelope = (packet: object) => JSON.stringify({ v: 1, from: 'x', p: [packet] });
+    // Each of these threw out of ioredis's message handler, or reached every client.
+    await redis.command('PUBLISH', channel, envelope({ k: 'p', d: Buffer.alloc(200).toString('base64') }));
+    await redis.command('PUBLISH', channel, envelope({ k: 't', d: 'leak', c: 'abc' }));
+    await redis.command('PUBLISH', channel, envelope({ k: 't', d: 'leak', r: 'abc' }));
+    await local.broadcast.to('blue').broadcastText('both alive');
+    assert.equal(await here.client.nextText(), 'both alive');
+    assert.equal(await there.client.nextText(), 'both alive');
+    await child.command('broadcast', { text: 'the child too' });
+    assert.equal(await here.client.nextText(), 'the child too');
+    assert.equal(await child.command<number>('count'), 2);
+    assert.deepEqual(logger.entries.filter((entry) => entry.level === 'warn').map((entry) => entry.details.reason), ['control payload over 125 bytes', 'invalid clientIds', 'invalid rooms']);
   });
 
   it('drops packets of another protocol version with one clear warning', async () => {

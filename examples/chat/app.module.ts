@@ -3,6 +3,7 @@ import { BroadcastModule, type BroadcastTransport } from 'tonijs/websocket';
 import { AuthService, DEMO_USERS, User } from './auth.service.js';
 import { BackgroundJobs } from './background-jobs.js';
 import { ChatGateway } from './chat.gateway.js';
+import { EchoGateway } from './echo.gateway.js';
 import { EventsController } from './events.controller.js';
 import { NotificationService } from './notification.service.js';
 import { PageController } from './page.controller.js';
@@ -16,10 +17,10 @@ export interface AppModuleOptions {
   demoToken: string;
 }
 
-/** The whole example: two gateways, the HTTP endpoints, and what they share. */
+/** The whole example: three gateways, the HTTP endpoints, and what they share. */
 @Module({
   controllers: [PageController, EventsController],
-  providers: [ChatGateway, SecureGateway, NotificationService, AuthService, BackgroundJobs],
+  providers: [ChatGateway, EchoGateway, SecureGateway, NotificationService, AuthService, BackgroundJobs],
 })
 export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {

@@ -4,7 +4,7 @@ import { BroadcastService, type BroadcastTransport } from 'tonijs/websocket';
 import { AppModule } from './app.module.js';
 import { BackgroundJobs } from './background-jobs.js';
 import { DEFAULT_DEMO_TOKEN } from './config.js';
-import { eventMessage } from './protocol.js';
+import type { ChatEvents } from './protocol.js';
 
 /** Options of `createChatApp`. */
 export interface ChatAppOptions {
@@ -20,7 +20,7 @@ export interface ChatAppOptions {
 
 /**
  * Creates the example application, ready to `listen()`: the chat page on `/`, the gateways on
- * `/chat` and `/secure`, the `/events` endpoints, and the heartbeat.
+ * `/chat`, `/echo` and `/secure`, the `/events` endpoints, and the heartbeat.
  *
  * @example
  * const app = await createChatApp({ heartbeatInterval: 0 });
@@ -38,13 +38,12 @@ export async function createChatApp(options: ChatAppOptions = {}): Promise<ToniA
   return app;
 }
 
-/** A background task that tells every client the time and how many people are online. */
+/** A background task that tells every chat client the time and how many people are online. */
 function startHeartbeat(app: ToniApplication, intervalMs: number): void {
   if (intervalMs === 0) return;
-  const broadcast = app.get(BroadcastService);
+  const chat = app.get(BroadcastService<ChatEvents>).gateway('/chat');
   app.get(BackgroundJobs).every(intervalMs, 'heartbeat', async () => {
-    const online = await broadcast.gateway('/chat').getClientCount();
-    await broadcast.broadcast(eventMessage({ type: 'heartbeat', time: new Date().toISOString(), online }));
+    await chat.emit('heartbeat', { time: new Date().toISOString(), online: await chat.getClientCount() });
   });
 }
 

@@ -1,75 +1,85 @@
 import { HttpException, Injectable, LOGGER, inject } from 'tonijs';
-import { BroadcastService, WsMessage, type DisconnectReason, type Gateway, type WsClient, type WsHandshake } from 'tonijs/websocket';
+import { BroadcastService, On, WsException, type DisconnectReason, type Gateway, type WsClient, type WsHandshake } from 'tonijs/websocket';
 import { z } from 'zod';
-import { chatLine, eventMessage } from './protocol.js';
+import type { ChatEvents, Counts, Joined } from './protocol.js';
 
-/** A chat page's identity, set from the handshake's query: the class is its metadata key. */
+/** A chat page's identity, from the handshake's query; the class is its metadata key. */
 export class ChatMember {
-  constructor(readonly name: string, readonly room: string) {}
+  /** The room the member is in, for the goodbye: rooms are already left when onDisconnect runs. */
+  room: string | undefined;
+  constructor(readonly name: string) {}
 }
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
 const ROOM = /^[\p{L}\p{N}][\p{L}\p{N}_.-]{0,31}$/u;
-const ChatQuery = z.object({
-  name: z.string().trim().regex(NAME, 'name: 1 to 24 letters, digits, spaces, _ . or -, starting with a letter or digit').optional(),
-  room: z.string().trim().regex(ROOM, 'room: 1 to 32 letters, digits, _ . or -, starting with a letter or digit').optional(),
-});
+const Name = z.string().trim().regex(NAME, 'name: 1 to 24 letters, digits, spaces, _ . or -, starting with a letter or digit');
+const Room = z.string().trim().regex(ROOM, 'room: 1 to 32 letters, digits, _ . or -, starting with a letter or digit');
+const Send = z.object({ room: Room, text: z.string().trim().min(1).max(500) });
+const Typing = z.object({ room: Room });
 
 /**
- * `/chat`: greets every client and echoes what it says (the spec's behaviour, for any
- * WebSocket client). A client that connects with `?name=…&room=…`, as the page does, also
- * joins the room: its messages reach the room's other members as `name: text`, and the room
- * hears when people come and go, with its head count.
+ * `/chat`, in gateway events: `join` a room (acknowledged with its head count), `send` to it
+ * (acknowledged once delivered; the room's others get `message`), `typing`. The room hears who
+ * comes and goes. The page connects with `?name=…` (validated in `onHandshake`, 400 otherwise).
  */
 @Injectable()
-export class ChatGateway implements Gateway {
+export class ChatGateway implements Gateway<ChatEvents> {
   readonly path = '/chat';
-  private readonly broadcast = inject(BroadcastService);
+  private readonly broadcast = inject(BroadcastService<ChatEvents>);
   private readonly logger = inject(LOGGER);
 
   onHandshake(handshake: WsHandshake) {
-    const query = ChatQuery.safeParse({ name: handshake.query.get('name') ?? undefined, room: handshake.query.get('room') ?? undefined });
-    if (!query.success) throw new HttpException(400, query.error.issues.map((issue) => issue.message).join('; '));
-    const { name, room } = query.data;
-    if (name !== undefined || room !== undefined) {
-      handshake.setMetadata(ChatMember, new ChatMember(name ?? `guest-${globalThis.crypto.randomUUID().slice(0, 4)}`, room ?? 'lobby'));
-    }
+    const name = Name.optional().safeParse(handshake.query.get('name') ?? undefined);
+    if (!name.success) throw new HttpException(400, name.error.issues.map((issue) => issue.message).join('; '));
+    handshake.setMetadata(ChatMember, new ChatMember(name.data ?? `guest-${globalThis.crypto.randomUUID().slice(0, 4)}`));
     return true;
   }
 
-  async onConnect(client: WsClient) {
-    await client.send(WsMessage.text('Welcome to the chat!'));
-    const member = client.getMetadata(ChatMember);
-    if (member === undefined) return;
-    await client.join(member.room);
-    const counts = await this.#counts(member.room);
-    await client.send(eventMessage({ type: 'joined', name: member.name, room: member.room, ...counts }));
-    await this.broadcast.to(member.room).except(client.id)
-      .broadcast(eventMessage({ type: 'presence', change: 'join', name: member.name, room: member.room, ...counts }));
+  @On('join', { payload: Room })
+  async join(client: WsClient<ChatEvents>, room: string): Promise<Joined> {
+    const member = memberOf(client);
+    if (member.room !== undefined && member.room !== room) await this.#leave(client, member, member.room);
+    member.room = room;
+    await client.join(room);
+    const counts = await this.#counts(room);
+    await this.broadcast.to(room).except(client.id).emit('presence', { room, change: 'join', name: member.name, ...counts });
+    return { room, name: member.name, ...counts };
   }
 
-  async onDisconnect(client: WsClient, reason: DisconnectReason) {
+  @On('send', { payload: Send })
+  async send(client: WsClient<ChatEvents>, data: z.output<typeof Send>) {
+    if (!client.rooms.has(data.room)) throw new WsException('not_in_room', `Join ${data.room} first`);
+    await this.broadcast.to(data.room).except(client.id).emit('message', { room: data.room, from: memberOf(client).name, text: data.text });
+    return { delivered: true } as const;
+  }
+
+  @On('typing', { payload: Typing })
+  async typing(client: WsClient<ChatEvents>, data: z.output<typeof Typing>) {
+    if (client.rooms.has(data.room)) await this.broadcast.to(data.room).except(client.id).emit('typing', { room: data.room, name: memberOf(client).name });
+  }
+
+  async onDisconnect(client: WsClient<ChatEvents>, reason: DisconnectReason) {
     this.logger.info({ client: client.id, reason: reason.kind }, 'chat client disconnected');
-    const member = client.getMetadata(ChatMember);
+    const member = memberOf(client);
     // The client has already left its rooms, so the counts no longer include it.
-    if (member === undefined) return;
-    const counts = await this.#counts(member.room);
-    await this.broadcast.to(member.room)
-      .broadcast(eventMessage({ type: 'presence', change: 'leave', name: member.name, room: member.room, ...counts }));
+    if (member.room !== undefined) await this.#announceLeave(member, member.room);
   }
 
-  async onMessage(client: WsClient, message: WsMessage) {
-    const text = message.asText();
-    if (text === undefined) return;
-    await client.send(WsMessage.text(`You said: ${text}`));
-    const member = client.getMetadata(ChatMember);
-    if (member !== undefined && text.trim() !== '') {
-      await this.broadcast.to(member.room).except(client.id).broadcastText(chatLine(member.name, text));
-    }
+  async #leave(client: WsClient<ChatEvents>, member: ChatMember, room: string) {
+    await client.leave(room);
+    await this.#announceLeave(member, room);
   }
 
-  async #counts(room: string) {
+  async #announceLeave(member: ChatMember, room: string) {
+    await this.broadcast.to(room).emit('presence', { room, change: 'leave', name: member.name, ...(await this.#counts(room)) });
+  }
+
+  async #counts(room: string): Promise<Counts> {
     const [inRoom, online] = await Promise.all([this.broadcast.to(room).getClientCount(), this.broadcast.gateway(this.path).getClientCount()]);
     return { inRoom, online };
   }
+}
+
+function memberOf(client: WsClient<ChatEvents>): ChatMember {
+  return client.getMetadata(ChatMember)!;
 }

@@ -1,6 +1,7 @@
 import { Controller, Get, HttpResponse, Post, inject, type HttpContext } from 'tonijs';
 import { BroadcastService, ConnectionManager } from 'tonijs/websocket';
 import { z } from 'zod';
+import { NotificationService } from './notification.service.js';
 
 const Announcement = z.object({ message: z.string().trim().min(1).max(500) });
 
@@ -9,11 +10,12 @@ const Announcement = z.object({ message: z.string().trim().min(1).max(500) });
 export class EventsController {
   private readonly broadcast = inject(BroadcastService);
   private readonly connections = inject(ConnectionManager);
+  private readonly notifications = inject(NotificationService);
 
-  /** `POST /events/announce {"message": "…"}`: every connected client receives `[Announcement] …`. */
+  /** `POST /events/announce {"message": "…"}`: every connected client receives the `announcement` event. */
   @Post('/announce', { body: Announcement })
   async announce(ctx: HttpContext<z.output<typeof Announcement>>) {
-    await this.broadcast.broadcastText(`[Announcement] ${ctx.body.message}`);
+    await this.notifications.notifyAll(ctx.body.message);
     return HttpResponse.ok().build();
   }
 
@@ -24,12 +26,13 @@ export class EventsController {
   @Get('/stats')
   async stats() {
     const rooms = [...this.connections.localRooms()].sort();
-    const [online, chat, secure, members] = await Promise.all([
+    const [online, chat, echo, secure, members] = await Promise.all([
       this.broadcast.getClientCount(),
       this.broadcast.gateway('/chat').getClientCount(),
+      this.broadcast.gateway('/echo').getClientCount(),
       this.broadcast.gateway('/secure').getClientCount(),
       Promise.all(rooms.map((room) => this.broadcast.to(room).getClientCount())),
     ]);
-    return { online, gateways: { '/chat': chat, '/secure': secure }, rooms: rooms.map((name, i) => ({ name, clients: members[i] })) };
+    return { online, gateways: { '/chat': chat, '/echo': echo, '/secure': secure }, rooms: rooms.map((name, i) => ({ name, clients: members[i] })) };
   }
 }

@@ -1,13 +1,15 @@
 import { Injectable, inject } from 'tonijs';
 import { BroadcastService, WsMessage } from 'tonijs/websocket';
+import type { ChatEvents } from './protocol.js';
 
 /** Reaches connected clients from any provider, without holding references to them. */
 @Injectable()
 export class NotificationService {
-  private readonly broadcast = inject(BroadcastService);
+  private readonly broadcast = inject(BroadcastService<ChatEvents>);
 
-  async notifyAll(message: string) {
-    await this.broadcast.broadcastText(message);
+  /** An `announcement` event for every client of every gateway. */
+  async notifyAll(text: string, from?: string) {
+    await this.broadcast.emit('announcement', from === undefined ? { text } : { text, from });
   }
 
   async notifyClient(clientId: string, message: string) {

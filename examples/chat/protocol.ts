@@ -1,28 +1,36 @@
-// What the chat page and the server say to each other. Messages from the spec stay plain text
-// ("Welcome to the chat!", "You said: …", "[Announcement] …"), chat lines are "name: text",
-// and the events below, which the page reads rather than shows, travel as JSON text frames.
-import { WsMessage } from 'tonijs/websocket';
+// What the chat page and the server say to each other: gateway events (docs/events.md), typed
+// once here for both ends. The page speaks the same envelope from plain JavaScript.
 
-/** Room occupancy, as every event carries it. */
-interface Counts {
+/** Room occupancy, as join acknowledgements and presence events carry it. */
+export interface Counts {
   /** Clients in the room, cluster-wide. */
   inRoom: number;
-  /** Clients of the chat gateway in any room, cluster-wide. */
+  /** Clients of the chat gateway, cluster-wide. */
   online: number;
 }
 
-/** A JSON event the page receives. */
-export type ChatEvent =
-  | ({ type: 'joined'; name: string; room: string } & Counts)
-  | ({ type: 'presence'; change: 'join' | 'leave'; name: string; room: string } & Counts)
-  | { type: 'heartbeat'; time: string; online: number };
-
-/** The text frame that carries `event`. */
-export function eventMessage(event: ChatEvent): WsMessage {
-  return WsMessage.text(JSON.stringify(event));
+/** The acknowledgement of `join`. */
+export interface Joined extends Counts {
+  room: string;
+  name: string;
 }
 
-/** A chat line as others in the room see it. Names never contain ':' so the page can split it. */
-export function chatLine(name: string, text: string): string {
-  return `${name}: ${text}`;
+/** The events of `/chat`. */
+export interface ChatEvents {
+  client: {
+    /** Joins a room (leaving the one the client was in). */
+    join(room: string): Joined;
+    /** Says something in a room the client has joined; the others of the room get `message`. */
+    send(data: { room: string; text: string }): { delivered: true };
+    /** Tells the room's others that the client is typing. */
+    typing(data: { room: string }): void;
+  };
+  server: {
+    message(data: { room: string; from: string; text: string }): void;
+    presence(data: { room: string; change: 'join' | 'leave'; name: string } & Counts): void;
+    typing(data: { room: string; name: string }): void;
+    /** From `POST /events/announce`, or an operator on `/secure` (`from`). */
+    announcement(data: { text: string; from?: string }): void;
+    heartbeat(data: { time: string; online: number }): void;
+  };
 }

@@ -6,7 +6,7 @@ import { NotificationService } from './notification.service.js';
 /**
  * For signed-in operators: the handshake needs `Authorization: Bearer <token>` (refused with
  * HTTP 401 otherwise, before any WebSocket exists). What an operator sends is announced to
- * every connected client.
+ * every connected client (an `announcement` event from them).
  */
 @Injectable()
 export class SecureGateway implements Gateway {
@@ -29,6 +29,6 @@ export class SecureGateway implements Gateway {
   async onMessage(client: WsClient, message: WsMessage) {
     const text = message.asText()?.trim();
     if (!text) return;
-    await this.notifications.notifyAll(`[${client.getMetadata(User)?.name}] ${text}`);
+    await this.notifications.notifyAll(text, client.getMetadata(User)?.name);
   }
 }

@@ -16,6 +16,8 @@ export type ClientId = string;
 export interface WsConnection {
   /** True while frames can be sent. */
   readonly isOpen: boolean;
+  /** The subprotocol the upgrade agreed on (`tonijs.v1` for tonijs/client), `''` for none. */
+  readonly protocol: string;
   /** The raw byte stream under the WebSocket (after the upgrade). */
   readonly sink: FrameSink;
   /** Sends a close frame with `code` and `reason` and completes the closing handshake. */

@@ -12,6 +12,7 @@ import type { WsHandshake } from './handshake.js';
 import { frameOf } from './frame.js';
 import { WsMessage } from './message.js';
 import { WsException } from './ws-exception.js';
+import { TONIJS_PROTOCOL, pingOf, pongFrame } from './protocol.js';
 import { Outbound, type OutboundOwner, closeSegment } from './outbound.js';
 import { assertRoomName } from './room.js';
 
@@ -169,6 +170,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   /** The server's `client.request()`s awaiting an answer, by id; made on the first. */
   #requests: Map<EnvelopeId, PendingRequest> | undefined;
   #nextRequestId = 1;
+  readonly #speaksTonijs: boolean;
   readonly connection: WsConnection;
   readonly outbound: Outbound;
   #rooms: Set<string> | undefined;
@@ -197,6 +199,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   constructor(entry: ServedGateway, handshake: WsHandshake, connection: WsConnection, context: SessionContext) {
     this.entry = entry;
     this.#router = entry.router;
+    this.#speaksTonijs = connection.protocol === TONIJS_PROTOCOL;
     this.connection = connection;
     this.#context = context;
     this.outbound = new Outbound(connection.sink, this, context.maxBufferedBytes);
@@ -282,6 +285,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   /** A text or binary message arrived. */
   receive(message: WsMessage): void {
     if (this.#rejected) return;
+    if (message.kind === 'text' && this.#speaksTonijs && this.#answerPing(message.data as string)) return;
     // Answers to the server's requests skip the queue: the handler that asked may be what holds it.
     if (this.#requests !== undefined && this.#requests.size > 0 && message.kind === 'text' && this.#settleRequest(message.data as string)) return;
     (this.#queue ??= []).push(message);
@@ -407,6 +411,14 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     this.#head = 0;
     this.#busy = false;
     if (this.#ended !== undefined) void this.#disconnect();
+  }
+
+  /** Answers a `tonijs.v1` heartbeat at once, ahead of what is queued; false when `text` is not one. */
+  #answerPing(text: string): boolean {
+    const ping = pingOf(text);
+    if (ping === undefined) return false;
+    this.send(WsMessage.text(pongFrame(ping)));
+    return true;
   }
 
   /** Resolves or rejects the request an acknowledgement answers; false when `text` is not one. */

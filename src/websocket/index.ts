@@ -4,6 +4,7 @@ export { On, type OnOptions, type OnDecorator } from './events.js';
 export { WsException, type WsErrorCode } from './ws-exception.js';
 export type { EventMap, AnyEvents, EventSide, EventsOf, EventName, EventData, EventAck, EventArgs } from './event-map.js';
 export type { EnvelopeId } from './envelope.js';
+export { TONIJS_PROTOCOL } from './protocol.js';
 export { WsMessage, type WsMessageKind, type BinaryInput } from './message.js';
 export { WsHandshake } from './handshake.js';
 export type { DisconnectReason, DisconnectKind } from './disconnect-reason.js';

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { withTimeout } from './async.js';
 
 /**
@@ -51,6 +52,22 @@ export class RedisServer {
       child.once('error', reject);
     });
     await withTimeout(ready, 10_000, `redis-server to start on port ${this.port}`);
+  }
+
+  /**
+   * Runs one command on a connection of its own, as `redis-cli` would, e.g.
+   * `command('CLIENT', 'PAUSE', '1500', 'ALL')`. The connection is dropped, not quit, after the
+   * answer: a QUIT would wait out such a pause.
+   */
+  async command(...args: [string, ...(string | number | Buffer)[]]): Promise<unknown> {
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await withTimeout(client.connect(), 5_000, `a connection to redis-server on port ${this.port}`);
+      const [name, ...rest] = args;
+      return await withTimeout(client.call(name, ...rest), 5_000, `redis-server to answer ${name}`);
+    } finally {
+      client.disconnect();
+    }
   }
 
   /** Kills the server at once (SIGKILL), as a crash would. */

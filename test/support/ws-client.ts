@@ -24,8 +24,9 @@ export class TestClient {
   /** Resolves when the connection closes, with the code and reason the peer sent. */
   readonly closed: Promise<CloseEvent>;
 
-  constructor(url: string, options?: ClientOptions) {
-    this.ws = new WebSocket(url, options);
+  constructor(url: string, options?: ClientOptions & { protocols?: string | string[] }) {
+    const { protocols, ...rest } = options ?? {};
+    this.ws = protocols === undefined ? new WebSocket(url, rest) : new WebSocket(url, protocols, rest);
     this.ws.on('message', (data: Buffer, isBinary: boolean) => this.messages.push({ data, isBinary }));
     this.closed = new Promise((resolve) => this.ws.on('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
   }
@@ -54,7 +55,7 @@ export class TestClient {
 }
 
 /** Opens a client and waits until the upgrade succeeded. */
-export async function connect(url: string, options?: ClientOptions, ms = 5_000): Promise<TestClient> {
+export async function connect(url: string, options?: ClientOptions & { protocols?: string | string[] }, ms = 5_000): Promise<TestClient> {
   const client = new TestClient(url, options);
   await nextEvent(client.ws, 'open', ms, `the WebSocket to ${url} to open`);
   return client;

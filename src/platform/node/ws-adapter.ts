@@ -9,6 +9,7 @@ import type { WsConnection } from '../../websocket/client.js';
 import { type ClientSession, type GatewayEntry, GatewayHost } from '../../websocket/gateway-host.js';
 import { WsHandshake } from '../../websocket/handshake.js';
 import { WsMessage } from '../../websocket/message.js';
+import { TONIJS_PROTOCOL } from '../../websocket/protocol.js';
 import { NodeHttpAdapter } from './http-adapter.js';
 import { listenFailed } from './listen-error.js';
 import { writeRawError } from './raw-response.js';
@@ -154,6 +155,8 @@ export class WsAdapter implements WebSocketAdapter {
       perMessageDeflate: this.#options.perMessageDeflate,
       clientTracking: false,
       WebSocket: ToniWebSocket,
+      // tonijs's own protocol when the client offers it (tonijs/client does), else ws's choice: the first offered.
+      handleProtocols: (offered: Set<string>) => (offered.has(TONIJS_PROTOCOL) ? TONIJS_PROTOCOL : (offered.values().next().value ?? false)),
     });
     for (const entry of this.#host.entries) {
       if (entry.port === undefined) this.#sharedRoutes.set(entry.path, entry);
@@ -416,6 +419,10 @@ class NodeConnection implements WsConnection {
 
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  get protocol(): string {
+    return this.ws.protocol;
   }
 
   ping(): void {
