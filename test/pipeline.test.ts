@@ -27,7 +27,11 @@ import {
   UseInterceptors,
   inject,
 } from 'tonijs';
+import helmet from 'helmet';
+import { fromNodeMiddleware } from 'tonijs/node';
+import { type Gateway, On, type WsClient, WsException } from 'tonijs/websocket';
 import { rawRequest, moduleOf, serveApp } from './support/http.js';
+import { connect, expectRefusal } from './support/ws-client.js';
 
 const apps: ToniApplication[] = [];
 afterEach(async () => {
@@ -35,6 +39,154 @@ afterEach(async () => {
 });
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+// ---------------------------------------------------------------------------------------------
+// The SPEC's example of the pipeline, as written there (with the parts it leaves out filled in).
+
+namespace Spec {
+  export class User {
+    constructor(readonly id: string, readonly teams: readonly string[]) {}
+  }
+
+  @Injectable()
+  export class AuthService {
+    userFor(header: string | null): User | undefined {
+      return header === 'Bearer ann' ? new User('ann', ['core']) : undefined;
+    }
+  }
+
+  export class DomainError extends Error {}
+
+  @Injectable()
+  export class Timings {
+    readonly seen: string[] = [];
+  }
+
+  @Injectable()
+  export class AuthGuard implements Guard {
+    private readonly auth = inject(AuthService);
+    canActivate(ctx: ExecutionContext) {
+      const user = this.auth.userFor(ctx.headers.get('authorization'));   // the request's or the handshake's headers
+      if (user === undefined) throw new HttpException(401, 'Sign in first');
+      ctx.set(User, user);             // read by the handler: HttpContext.get(User), or client.getMetadata(User)
+      return true;
+    }
+  }
+
+  @Injectable()
+  export class TimingInterceptor implements Interceptor {
+    private readonly timings = inject(Timings);
+    async intercept(ctx: ExecutionContext, next: () => Promise<unknown>) {
+      const start = performance.now();
+      try {
+        return await next();
+      } finally {
+        this.timings.seen.push(`${ctx.kind} ${ctx.class.name}.${ctx.handler?.name} ${(performance.now() - start) >= 0}`);
+      }
+    }
+  }
+
+  @Catch(DomainError)
+  export class DomainErrorFilter implements ExceptionFilter<DomainError> {
+    catch(error: DomainError, ctx: ExecutionContext) {
+      return ctx.kind === 'event' ? new WsException('domain', error.message) : new HttpException(422, error.message);
+    }
+  }
+
+  export const TeamParams = z.object({ team: z.string().min(1) });
+  export const NewMessage = z.object({ text: z.string().min(1).max(500) });
+
+  @UseGuards(AuthGuard)                 // on a class: every route, or (on a gateway) the handshake
+  @Controller('/teams')
+  export class TeamsController {
+    @UseInterceptors(TimingInterceptor) // on a method: that route or event
+    @Post('/:team/messages', { params: TeamParams, body: NewMessage })
+    post(ctx: HttpContext<z.output<typeof NewMessage>>) {
+      const user = ctx.get(User)!;
+      const team = ctx.params['team']!;
+      if (!user.teams.includes(team)) throw new DomainError(`${user.id} is not in ${team}`);
+      return HttpResponse.created().json({ team, from: user.id, text: ctx.body.text }).build();
+    }
+  }
+
+  @Injectable()
+  export class TeamsGateway implements Gateway {
+    readonly path = '/teams';
+    @On('whoami')
+    whoami(client: WsClient) { return client.getMetadata(User)?.id; }
+    @On('leave')
+    leave() { throw new DomainError('The last member cannot leave'); }
+  }
+
+  @Module({ controllers: [TeamsController], providers: [AuthService, Timings, TeamsGateway] })
+  export class AppModule {}
+}
+
+describe('the SPEC’s pipeline example', () => {
+  it('runs: middleware, helmet, CORS, static files, global and class guards, interceptors and filters, on routes, handshakes and events', async () => {
+    const { AppModule, AuthGuard, TimingInterceptor, DomainErrorFilter, Timings } = Spec;
+    const app = await ToniFactory.create(AppModule, undefined, { logger: false });
+    apps.push(app);
+    app.use(async (ctx, next) => {                        // middleware: every HTTP request, before routing
+      if (ctx.path === '/maintenance') return HttpResponse.status(503).text('Back soon').build();
+      const response = await next();
+      return HttpResponse.from(response).header('x-request-id', crypto.randomUUID()).build();
+    });
+    app.use(fromNodeMiddleware(helmet()));                // any Express/Connect middleware (tonijs/node)
+    app.enableCors({ origin: ['https://app.example.com'], credentials: true });
+    app.useStaticAssets(new URL('./fixtures/public', import.meta.url), { prefix: '/static' });
+    app.useGlobalGuards(AuthGuard);                       // routes, handshakes and events
+    app.useGlobalInterceptors(TimingInterceptor);
+    app.useGlobalFilters(DomainErrorFilter);
+    const url = await app.listen(0, '127.0.0.1');
+    const origin = 'https://app.example.com';
+    const post = (team: string, body: unknown, authorization?: string) =>
+      fetch(`${url}/teams/${team}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin, ...(authorization === undefined ? {} : { authorization }) },
+        body: JSON.stringify(body),
+      });
+
+    const anonymous = await post('core', { text: '' });
+    assert.equal(anonymous.status, 401, 'guards before validation');
+    assert.equal(anonymous.headers.get('access-control-allow-origin'), origin);
+    assert.equal(anonymous.headers.get('access-control-allow-credentials'), 'true');
+    assert.match(anonymous.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(anonymous.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal((await post('core', { text: '' }, 'Bearer ann')).status, 400);
+    const created = await post('core', { text: 'hi' }, 'Bearer ann');
+    assert.equal(created.status, 201);
+    assert.deepEqual(await created.json(), { team: 'core', from: 'ann', text: 'hi' });
+    const outsider = await post('sales', { text: 'hi' }, 'Bearer ann');
+    assert.equal(outsider.status, 422);
+    assert.equal(((await outsider.json()) as { message: string }).message, 'ann is not in sales');
+    assert.deepEqual(app.get(Timings).seen.slice(0, 2), ['http TeamsController.post true', 'http TeamsController.post true'], 'the global interceptor and the method’s');
+
+    const maintenance = await fetch(`${url}/maintenance`);
+    assert.equal(maintenance.status, 503);
+    assert.equal(await maintenance.text(), 'Back soon');
+    const preflight = await fetch(`${url}/teams/core/messages`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), origin);
+    const file = await fetch(`${url}/static/hello.txt`);
+    assert.equal(await file.text(), 'Hello from a static file\n');
+    assert.equal(file.headers.get('content-type'), 'text/plain; charset=utf-8');
+    assert.ok(file.headers.get('x-request-id') !== null);
+
+    const wsUrl = url.replace('http', 'ws') + '/teams';
+    assert.equal((await expectRefusal(wsUrl)).status, 401, 'the global guard at the handshake');
+    const client = await connect(wsUrl, { headers: { authorization: 'Bearer ann' } });
+    try {
+      client.send(JSON.stringify({ event: 'whoami', data: null, id: 1 }));
+      assert.deepEqual(JSON.parse(await client.nextText()), { id: 1, data: 'ann' });
+      client.send(JSON.stringify({ event: 'leave', data: null, id: 2 }));
+      assert.deepEqual(JSON.parse(await client.nextText()), { id: 2, error: { code: 'domain', message: 'The last member cannot leave' } });
+      assert.ok(app.get(Timings).seen.includes('event TeamsGateway.whoami true'));
+    } finally {
+      client.ws.terminate();
+    }
+  });
+});
 
 // ---------------------------------------------------------------------------------------------
 // Guards
