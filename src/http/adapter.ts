@@ -54,8 +54,8 @@ export interface StaticAssetsOptions {
   maxAge?: number;
   /** Adds `immutable` to `Cache-Control` (for fingerprinted file names, with a long `maxAge`). Default false. */
   immutable?: boolean;
-  /** Files and folders whose name starts with a dot: `'ignore'` (not found, the default), `'deny'` (403) or `'allow'`. */
-  dotfiles?: 'ignore' | 'deny' | 'allow';
+  /** Files and folders whose name starts with a dot (`.env`, `.git/`): `'ignore'` (not found, the default) or `'allow'`. */
+  dotfiles?: 'ignore' | 'allow';
   /** Extensions tried for a path without one, e.g. `['html']` serves `/about` from `about.html`. Default none. */
   extensions?: readonly string[];
   /** Send `ETag` and answer `If-None-Match` with 304. Default true. */

@@ -109,7 +109,7 @@ function assertOptions(options: StaticAssetsOptions): void {
     throw new ToniError('TONI_ERR_INVALID_OPTION', `useStaticAssets(): ${message}.`);
   };
   if (options.maxAge !== undefined && (!Number.isFinite(options.maxAge) || options.maxAge < 0)) fail(`maxAge must be a non-negative number of milliseconds, got ${String(options.maxAge)}`);
-  if (options.dotfiles !== undefined && !['ignore', 'deny', 'allow'].includes(options.dotfiles)) fail(`dotfiles must be 'ignore', 'deny' or 'allow', got ${String(options.dotfiles)}`);
+  if (options.dotfiles !== undefined && !['ignore', 'allow'].includes(options.dotfiles)) fail(`dotfiles must be 'ignore' or 'allow', got ${String(options.dotfiles)}`);
   const index = options.index;
   if (index !== undefined && index !== false && typeof index !== 'string' && !(Array.isArray(index) && index.every((name) => typeof name === 'string'))) {
     fail('index must be a file name, an array of file names, or false');
