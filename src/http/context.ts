@@ -1,5 +1,6 @@
 import type { MetadataToken } from '../websocket/metadata.js';
-import type { HttpExchange } from './adapter.js';
+import type { HttpExchange, IncomingHeaders } from './adapter.js';
+import { requestHeaders } from './request-headers.js';
 
 /** Path parameters as the router finds them: percent-decoded strings. */
 export type RouteParams = Readonly<Record<string, string>>;
@@ -112,20 +113,9 @@ export class RequestContext implements HttpContext<unknown, unknown, unknown> {
   }
 }
 
-/** WHATWG `Headers` from a Node-style header record. */
-export function toHeaders(source: Readonly<Record<string, string | string[] | undefined>>): Headers {
-  const headers = new Headers();
-  for (const name in source) {
-    const value = source[name];
-    if (value === undefined) continue;
-    try {
-      if (typeof value === 'string') headers.append(name, value);
-      else for (const item of value) headers.append(name, item);
-    } catch {
-      // A header the WHATWG grammar rejects (Node accepts more) is left out rather than failing the request.
-    }
-  }
-  return headers;
+/** WHATWG `Headers` of a Node-style header record, read on demand. */
+export function toHeaders(source: IncomingHeaders): Headers {
+  return requestHeaders(source);
 }
 
 /** The query as a schema sees it: a key sent once is a string, several times an array of strings. */

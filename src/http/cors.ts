@@ -46,15 +46,39 @@ export interface CorsOptions {
 }
 
 /** The CORS headers one request gets: set on its response unless the response sets them itself, `vary` appended. */
-export interface CorsHeaders {
+export class CorsHeaders {
   readonly headers: Readonly<Record<string, string>>;
   readonly vary: string | undefined;
   /** An OPTIONS request that CORS answers itself. */
   readonly preflight: boolean;
   readonly status: number;
+  // The last frozen header set merged, and the result: toni's responses reuse a few constant sets.
+  #source: Readonly<Record<string, string>> | undefined;
+  #merged: Record<string, string> | undefined;
+
+  constructor(headers: Readonly<Record<string, string>>, vary: string | undefined, preflight: boolean, status: number) {
+    this.headers = headers;
+    this.vary = vary;
+    this.preflight = preflight;
+    this.status = status;
+  }
+
+  /** `headers` with these added: the response's own win; `vary` is merged as the `vary` package does. Never mutate the result. */
+  applyTo(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    if (headers === this.#source) return this.#merged!;
+    const merged: Record<string, string> = { ...this.headers, ...headers };
+    if (this.vary !== undefined) merged['vary'] = appendVary(headers['vary'], this.vary);
+    if (Object.isFrozen(headers)) {
+      this.#source = headers;
+      this.#merged = merged;
+    }
+    return merged;
+  }
 }
 
 const DEFAULT_METHODS = 'GET,HEAD,PUT,PATCH,POST,DELETE';
+/** Reflected origins whose headers are kept for reuse; past this many, the memory starts over (an attacker may send any origin). */
+const MAX_REMEMBERED_ORIGINS = 256;
 
 /**
  * `enableCors` on toni's own terms: the `cors` package's option meanings, computed without a
@@ -73,6 +97,8 @@ export class Cors {
   readonly #status: number;
   /** The answer for every request when the origin does not depend on the request (`'*'` or a fixed origin). */
   readonly #fixed: { actual: CorsHeaders; preflightBase: Readonly<Record<string, string>>; vary: string | undefined } | undefined;
+  /** The answers to requests from origins seen (reflected ones), shared by their requests; bounded. */
+  readonly #byOrigin = new Map<string, CorsHeaders>();
 
   constructor(options: CorsOptions) {
     assertOptions(options);
@@ -111,7 +137,15 @@ export class Cors {
       vary = undefined;
     } else if (typeof origin === 'string') allowed = origin;
     else allowed = requestOrigin !== undefined && isOriginAllowed(requestOrigin, origin) ? requestOrigin : undefined;
-    return preflight ? this.#preflight(this.#preflightHeaders(allowed), vary, headers) : this.#actual(allowed, vary);
+    if (preflight) return this.#preflight(this.#preflightHeaders(allowed), vary, headers);
+    if (allowed !== requestOrigin || allowed === undefined) return this.#actual(allowed, vary);
+    let shared = this.#byOrigin.get(allowed);
+    if (shared === undefined) {
+      shared = this.#actual(allowed, vary);
+      if (this.#byOrigin.size >= MAX_REMEMBERED_ORIGINS) this.#byOrigin.clear();
+      this.#byOrigin.set(allowed, shared);
+    }
+    return shared;
   }
 
   #actual(allowedOrigin: string | undefined, vary: string | undefined): CorsHeaders {
@@ -119,7 +153,7 @@ export class Cors {
     if (allowedOrigin !== undefined) headers['access-control-allow-origin'] = allowedOrigin;
     if (this.#credentials) headers['access-control-allow-credentials'] = 'true';
     if (this.#exposedHeaders !== undefined) headers['access-control-expose-headers'] = this.#exposedHeaders;
-    return { headers, vary, preflight: false, status: 0 };
+    return new CorsHeaders(headers, vary, false, 0);
   }
 
   #preflightHeaders(allowedOrigin: string | undefined): Readonly<Record<string, string>> {
@@ -141,15 +175,8 @@ export class Cors {
       const requested = single(request['access-control-request-headers']);
       if (requested !== undefined && requested !== '') headers = { ...base, 'access-control-allow-headers': requested };
     }
-    return { headers, vary, preflight: !this.#preflightContinue, status: this.#status };
+    return new CorsHeaders(headers, vary, !this.#preflightContinue, this.#status);
   }
-}
-
-/** Adds `cors`'s headers to a response's: the response's own win; `vary` is merged as the `vary` package does. */
-export function withCorsHeaders(headers: Readonly<Record<string, string>>, cors: CorsHeaders): Record<string, string> {
-  const merged: Record<string, string> = { ...cors.headers, ...headers };
-  if (cors.vary !== undefined) merged['vary'] = appendVary(headers['vary'], cors.vary);
-  return merged;
 }
 
 /** `Vary` with `fields` added once each (case-insensitive); `*` stays `*`. */

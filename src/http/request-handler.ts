@@ -7,7 +7,7 @@ import { hasPoisonedKey, silentLoss, stringifyFailure } from '../pipeline/json.j
 import { type ValidationOutcome, validate } from '../pipeline/validation.js';
 import type { HttpExchange, IncomingHeaders, StaticAssets } from './adapter.js';
 import { type HttpContext, RequestContext, queryObject } from './context.js';
-import { type Cors, type CorsHeaders, withCorsHeaders } from './cors.js';
+import type { Cors, CorsHeaders } from './cors.js';
 import { HttpException } from './http-exception.js';
 import { HttpResponse, HttpResponseBuilder, type ResponseBody, isStream } from './http-response.js';
 import type { Middleware } from './middleware.js';
@@ -424,7 +424,7 @@ class CorsExchange implements HttpExchange {
   readBody(limit: number): Promise<Uint8Array> { return this.#inner.readBody(limit); }
 
   respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void {
-    this.#inner.respond(status, withCorsHeaders(headers, this.#cors), body);
+    this.#inner.respond(status, this.#cors.applyTo(headers), body);
   }
 }
 
