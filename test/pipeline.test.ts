@@ -869,6 +869,37 @@ describe('route schemas for params and query, @Options and @All', () => {
   });
 });
 
+describe('request headers', () => {
+  it('are a WHATWG Headers read on demand: case-insensitive get and has, every header when iterated, mutable, invalid names refused', async () => {
+    @Controller()
+    class Routes {
+      @Get('/')
+      index(ctx: HttpContext) {
+        const headers = ctx.headers;
+        const read = { auth: headers.get('Authorization'), has: headers.has('X-MULTI'), missing: headers.get('x-none') };
+        let invalid = '';
+        try {
+          headers.get('bad name');
+        } catch (error) {
+          invalid = (error as Error).name;
+        }
+        headers.set('x-added', '1');
+        return { ...read, invalid, isHeaders: headers instanceof Headers, all: [...headers].filter(([name]) => name.startsWith('x-') || name === 'authorization') };
+      }
+    }
+    const { port } = await serveApp(apps, moduleOf([Routes]));
+    const response = await rawRequest(port, 'GET / HTTP/1.1\r\nhost: x\r\nAuthorization: Bearer t\r\nX-Multi: a\r\nX-Multi: b\r\nconnection: close\r\n\r\n');
+    assert.deepEqual(JSON.parse(response.body), {
+      auth: 'Bearer t',
+      has: true,
+      missing: null,
+      invalid: 'TypeError',
+      isHeaders: true,
+      all: [['authorization', 'Bearer t'], ['x-added', '1'], ['x-multi', 'a, b']],
+    });
+  });
+});
+
 describe('responses', () => {
   it('HttpResponse.from() keeps status, headers and body; stream() sends an async iterable as it comes, chunked or with its length', async () => {
     async function* chunks() {
