@@ -60,7 +60,7 @@ class StandInState implements LocalState {
     this.#onDeliver?.(packet);
     return packet.clientIds?.length ?? 1;
   }
-  apply(): number {
+  async apply(): Promise<number> {
     return 0;
   }
   presenceChanged(): void {}

@@ -25,8 +25,11 @@ export interface LocalState {
   clients(): Iterable<ClientEntry>;
   /** Delivers a message from another instance to the matching local clients; returns how many. */
   deliver(packet: MessagePacket): number;
-  /** Applies another instance's operation to the matching local clients; returns how many matched. */
-  apply(filter: MessageFilter, operation: Operation): number;
+  /**
+   * Applies another instance's operation to the matching local clients; resolves with how many
+   * matched once it is done here and what it changed is known to every live instance.
+   */
+  apply(filter: MessageFilter, operation: Operation): Promise<number>;
   /** Presence changed because of other instances (their deltas, states, or death). */
   presenceChanged(changes: readonly PresenceChange[]): void;
 }
@@ -137,8 +140,8 @@ export class Cluster {
   readonly #peers = new Map<string, Peer>();
   readonly #link: TransportLink;
   #seq = 0;
-  #outgoing: Packet[] = [];
-  #direct = new Map<string, Packet[]>();
+  /** What this turn sends, in order: to every instance (`to` undefined), or to one. */
+  #queued: { to: string | undefined; packet: Packet }[] = [];
   #scheduled = false;
   #health: Health = 'down';
   #attached = false;
@@ -155,6 +158,8 @@ export class Cluster {
   readonly #waiters = new Set<Waiter>();
   readonly #requests = new Map<number, Request>();
   #nextRequest = 1;
+  /** While starting: called when a state arrives, until every instance already there has sent its own. */
+  #discovered: (() => boolean) | undefined;
 
   constructor(transport: BroadcastTransport, local: LocalState, presence: PresenceIndex, instanceId: string, logger: Logger) {
     this.#transport = transport;
@@ -220,13 +225,37 @@ export class Cluster {
     if (this.solo) return;
     this.#heartbeat = setInterval(() => this.#beat(), this.#options.heartbeatInterval);
     this.#heartbeat.unref();
+    await this.#discover();
+  }
+
+  /** Waits (bounded) for the states of the instances already there, when the transport can count them. */
+  async #discover(): Promise<void> {
+    if (this.#health === 'down' || this.#transport.instances === undefined) return;
+    const others = (await this.#bounded(this.#transport.instances()).catch(() => 1)) - 1;
+    if (others <= 0) return;
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if ([...this.#peers.values()].filter((peer) => peer.synced).length < others) return false;
+        clearTimeout(timer);
+        this.#discovered = undefined;
+        resolve();
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.#discovered = undefined;
+        resolve();
+      }, this.#options.operationTimeout);
+      timer.unref();
+      this.#discovered = check;
+      check();
+    });
   }
 
   async detach(): Promise<void> {
     if (!this.#attached || this.#detached) return;
     clearInterval(this.#heartbeat);
     if (!this.solo && this.#health !== 'down') {
-      this.#outgoing.push({ type: 'bye' });
+      this.#queued.push({ to: undefined, packet: { type: 'bye' } });
       await this.#bounded(this.#flush()).catch(() => undefined);
     }
     this.#detached = true;
@@ -333,14 +362,12 @@ export class Cluster {
   }
 
   #queue(packet: Packet): void {
-    this.#outgoing.push(packet);
+    this.#queued.push({ to: undefined, packet });
     this.#schedule();
   }
 
   #queueDirect(instance: string, packet: Packet): void {
-    const queue = this.#direct.get(instance);
-    if (queue === undefined) this.#direct.set(instance, [packet]);
-    else queue.push(packet);
+    this.#queued.push({ to: instance, packet });
     this.#schedule();
   }
 
@@ -350,16 +377,41 @@ export class Cluster {
     setImmediate(() => void this.#flush());
   }
 
-  /** One publish for the turn's broadcasts and deltas, one send per instance for the rest. */
+  /**
+   * What the turn queued, in as few envelopes as keep its order: a run of packets for every
+   * instance is one publish, a run of packets for given instances one send each. Payloads leave
+   * in order, so each instance receives this one's packets in the order they were sent.
+   */
   #flush(): Promise<unknown> {
     this.#scheduled = false;
-    const outgoing = this.#outgoing;
-    const direct = this.#direct;
-    this.#outgoing = [];
-    this.#direct = new Map();
+    const queued = this.#queued;
+    this.#queued = [];
     const sent: Promise<unknown>[] = [];
-    if (outgoing.length > 0) sent.push(this.#carry(outgoing, (payload) => this.#transport.publish(payload)));
-    for (const [instance, packets] of direct) sent.push(this.#carry(packets, (payload) => this.#transport.send(instance, payload)));
+    let run: Packet[] = [];
+    let direct = new Map<string, Packet[]>();
+    const publishRun = () => {
+      if (run.length === 0) return;
+      const packets = run;
+      run = [];
+      sent.push(this.#carry(packets, (payload) => this.#transport.publish(payload)));
+    };
+    const sendDirect = () => {
+      for (const [instance, packets] of direct) sent.push(this.#carry(packets, (payload) => this.#transport.send(instance, payload)));
+      direct = new Map();
+    };
+    for (const { to, packet } of queued) {
+      if (to === undefined) {
+        sendDirect();
+        run.push(packet);
+      } else {
+        publishRun();
+        const packets = direct.get(to);
+        if (packets === undefined) direct.set(to, [packet]);
+        else packets.push(packet);
+      }
+    }
+    publishRun();
+    sendDirect();
     return Promise.all(sent);
   }
 
@@ -476,7 +528,8 @@ export class Cluster {
       case 'untracked':
         return this.#onDelta(peer, packet);
       case 'heartbeat':
-        if (peer.synced && packet.seq > peer.seq && peer.buffered.length === 0) this.#askState(peer);
+        // Its state is still awaited (the request may have been lost in an outage), or deltas went missing.
+        if (!peer.synced || (packet.seq > peer.seq && peer.buffered.length === 0)) this.#askState(peer);
         return false;
       case 'state':
         return this.#onState(peer, packet);
@@ -487,7 +540,9 @@ export class Cluster {
         this.#onApplied(peer, packet.seq);
         return false;
       case 'operation':
-        this.#queueDirect(peer.id, { type: 'done', request: packet.request, count: this.#local.apply(packet.filter, packet.operation) });
+        void this.#local.apply(packet.filter, packet.operation).then((count) => {
+          if (!this.#detached && this.#peers.has(peer.id)) this.#queueDirect(peer.id, { type: 'done', request: packet.request, count });
+        });
         return false;
       case 'done': {
         const request = this.#requests.get(packet.request);
@@ -506,7 +561,7 @@ export class Cluster {
     if (delta.seq <= peer.seq) return false;
     if (!peer.synced || delta.seq !== peer.seq + 1) {
       // Its state is awaited, or deltas went missing (an outage): keep this one for after the state.
-      if (peer.synced) this.#askState(peer);
+      this.#askState(peer);
       if (peer.buffered.length >= MAX_BUFFERED) {
         peer.buffered = [];
         this.#askState(peer);
@@ -574,6 +629,7 @@ export class Cluster {
     }
     if (changes.length > 0) this.#local.presenceChanged(changes);
     if (peer.buffered.length > 0) this.#askState(peer);
+    this.#discovered?.();
     return true;
   }
 

@@ -212,10 +212,14 @@ export class ConnectionManager implements LocalState {
     for (const member of this.#members.values()) yield { id: member.id, gateway: member.gateway, rooms: [...member.rooms] };
   }
 
-  /** @internal applies another instance's operation here */
-  apply(filter: MessageFilter, operation: Operation): number {
+  /** @internal applies another instance's operation here; resolves once the others know what it changed */
+  async apply(filter: MessageFilter, operation: Operation): Promise<number> {
     const { count, done } = this.#applyLocal(filter, operation);
-    done.then(undefined, (error: unknown) => this.#logger.error({ err: error, operation: operation.kind }, 'A cluster operation failed on this instance'));
+    try {
+      await done;
+    } catch (error) {
+      this.#logger.error({ err: error, operation: operation.kind }, 'A cluster operation failed on this instance');
+    }
     return count;
   }
 

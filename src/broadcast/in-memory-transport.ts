@@ -47,6 +47,10 @@ export class InMemoryTransport implements BroadcastTransport {
     return DONE;
   }
 
+  async instances(): Promise<number> {
+    return this.#hub?.members.size ?? 1;
+  }
+
   send(instanceId: string, payload: string): Promise<void> {
     for (const member of this.#hub?.members ?? []) if (member.link?.instanceId === instanceId) member.link.receive(payload, 'direct');
     return DONE;

@@ -77,6 +77,12 @@ export interface BroadcastTransport {
   publish(payload: string): Promise<void>;
   /** Carries `payload` to instance `instanceId` alone. */
   send(instanceId: string, payload: string): Promise<void>;
+  /**
+   * How many instances (this one included) listen on the bus now, if the bus can tell. At start
+   * an instance then waits for that many states before it serves, so that it knows the clients
+   * of instances that started just before it (bounded by the operation timeout).
+   */
+  instances?(): Promise<number>;
 }
 
 /** Timings and bounds of the cluster layer; a transport can set them (`clusterOptions`). */

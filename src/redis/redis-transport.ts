@@ -123,6 +123,14 @@ export class RedisTransport implements BroadcastTransport {
     return this.#publish(`${this.#options.keyPrefix}:ch:i:${instanceId}`, payload);
   }
 
+  /** The subscribers of the shared channel: the instances of the cluster, this one included. */
+  async instances(): Promise<number> {
+    const publisher = this.#publisher;
+    if (publisher === undefined || publisher.status !== 'ready') return 1;
+    const [, count] = (await publisher.call('PUBSUB', 'NUMSUB', this.#broadcastChannel)) as [string, number];
+    return Number(count);
+  }
+
   async #publish(channel: string, payload: string): Promise<void> {
     const publisher = this.#publisher;
     if (publisher === undefined || publisher.status !== 'ready') throw new Error('Redis is not connected');
