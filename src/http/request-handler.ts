@@ -68,7 +68,7 @@ export class RequestHandler {
   #middleware: MiddlewareChain | undefined;
   #cors: Cors | undefined;
   #statics: readonly StaticMount[] = [];
-  /** No middleware, CORS or static files: requests go straight to routing. */
+  /** No middleware or CORS: requests go straight to routing (static files are served from there, where no route matches). */
   #direct = true;
 
   constructor(router: Router<BoundRoute>, logger: Logger) {
@@ -81,7 +81,7 @@ export class RequestHandler {
     this.#middleware = pipeline.middleware.length === 0 ? undefined : new MiddlewareChain(pipeline.middleware, this.#logger);
     this.#cors = pipeline.cors;
     this.#statics = pipeline.statics;
-    this.#direct = this.#middleware === undefined && this.#cors === undefined && this.#statics.length === 0;
+    this.#direct = this.#middleware === undefined && this.#cors === undefined;
   }
 
   readonly handle = (exchange: HttpExchange): void => {
@@ -89,7 +89,7 @@ export class RequestHandler {
     else void this.#aroundRouting(exchange);
   };
 
-  /** Middleware, CORS and static files around routing. */
+  /** Middleware and CORS around routing. */
   async #aroundRouting(exchange: HttpExchange): Promise<void> {
     const url = exchange.url;
     const queryStart = url.indexOf('?');
