@@ -445,8 +445,15 @@ export class Cluster {
     );
     return this.#bounded(carried).catch((error: unknown) => {
       if (this.#detached) return;
-      if (error instanceof OperationTimeout) this.#degrade(`it did not take a publish within ${this.#options.operationTimeout} ms`);
-      else this.#problems.report('failed', this.#describeFailure(error, 'publish'));
+      if (error instanceof OperationTimeout) {
+        this.#degrade(`it did not take a publish within ${this.#options.operationTimeout} ms`);
+        return;
+      }
+      // A publish cut off by a lost connection is the outage's, which the transport reports
+      // around the same moment: decided once that report had its turn.
+      setImmediate(() => {
+        if (!this.#detached && this.#health !== 'down') this.#problems.report('failed', this.#describeFailure(error, 'publish'));
+      });
     });
   }
 
