@@ -6,7 +6,6 @@ import { ChatGateway } from './chat.gateway.js';
 import { EchoGateway } from './echo.gateway.js';
 import { EventsController } from './events.controller.js';
 import { NotificationService } from './notification.service.js';
-import { PageController } from './page.controller.js';
 import { SecureGateway } from './secure.gateway.js';
 
 /** Options of `AppModule.forRoot`. */
@@ -19,7 +18,7 @@ export interface AppModuleOptions {
 
 /** The whole example: three gateways, the HTTP endpoints, and what they share. */
 @Module({
-  controllers: [PageController, EventsController],
+  controllers: [EventsController],
   providers: [ChatGateway, EchoGateway, SecureGateway, NotificationService, AuthService, BackgroundJobs],
 })
 export class AppModule {
