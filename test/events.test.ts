@@ -517,6 +517,10 @@ describe('gateway events', () => {
       cleanups.push(() => ws.ws.terminate());
       assert.equal(ws.ws.protocol, 'tonijs.v1');
       const client = new EnvelopeClient(ws);
+      // A tonijs.v1 client is told its id, and whether it recovered, once onConnect is done.
+      const welcome = (await client.next())['welcome'] as { id: string; recovered: boolean };
+      assert.equal(typeof welcome.id, 'string');
+      assert.equal(welcome.recovered, false);
       client.send({ event: 'slow', data: 'first', id: 1 });
       await gateway.seen.next();
       client.send('{"ping":41}');

@@ -264,7 +264,8 @@ describe('history and recovery', () => {
   describe('in Redis Streams, shared by a cluster', () => {
     async function redisInstance(server: RedisServer, prefix: string, options: { operationTimeout?: number } = {}) {
       const transport = new RedisTransport({ url: server.url, keyPrefix: prefix, heartbeatInterval: 100, instanceTimeout: 600, operationTimeout: options.operationTimeout ?? 1_000 });
-      return start({ transport });
+      // Room for everything a test sends, however slowly a loaded machine lets the client come back.
+      return start({ transport, history: { size: 10_000, ttl: 60_000 } });
     }
 
     it('recovers onto another instance, also after the first was closed, with one script call per turn of emits', async () => {

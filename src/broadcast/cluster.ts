@@ -63,6 +63,8 @@ export interface ClusterStats {
   readonly rejectedMessages: number;
   /** Other instances this one knows to be alive. */
   readonly instances: number;
+  /** Of those, the ones whose state this instance has had since it (re)connected: its view of them is up to date. */
+  readonly syncedInstances: number;
 }
 
 export const CLUSTER_DEFAULTS: ClusterOptions = {
@@ -232,6 +234,7 @@ export class Cluster {
       droppedMessages: this.#droppedMessages,
       rejectedMessages: this.#rejectedMessages,
       instances: this.#peers.size,
+      syncedInstances: [...this.#peers.values()].filter((peer) => peer.synced).length,
     };
   }
 

@@ -98,6 +98,8 @@ export function readKept(epoch: string, last: number, entries: readonly KeptEntr
   if (from === -1 || entries[from]!.offset !== after.offset + 1) return { kind: 'lost', epoch, offset: last };
   const wanted = entries.slice(from);
   if (wanted[0]!.at < oldest) return { kind: 'lost', epoch, offset: last };
+  // A store that reads at most `size` entries: what it did not return is beyond the history's bound.
+  if (wanted.at(-1)!.offset !== last) return { kind: 'lost', epoch, offset: last };
   return { kind: 'entries', epoch, entries: wanted };
 }
 
