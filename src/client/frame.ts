@@ -1,0 +1,28 @@
+/** A server frame as the client reads it (docs/events.md, "The wire format"). */
+export type Frame =
+  | { readonly kind: 'event'; readonly event: string; readonly data: unknown; readonly id: number | string | undefined }
+  | { readonly kind: 'ack'; readonly id: number | string; readonly data: unknown; readonly error: unknown }
+  /** The `tonijs.v1` heartbeat's answer. */
+  | { readonly kind: 'pong' }
+  /** Not an envelope: for `onRaw`. */
+  | { readonly kind: 'raw' };
+
+const PONG: Frame = { kind: 'pong' };
+const RAW: Frame = { kind: 'raw' };
+
+/** Reads a text frame from the server. Never throws. */
+export function readFrame(text: string): Frame {
+  if (text.startsWith('{"pong":')) return PONG;
+  if (text.trimStart()[0] !== '{') return RAW;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return RAW;
+  }
+  const { event, id, data, error } = value as { event?: unknown; id?: unknown; data?: unknown; error?: unknown };
+  const hasId = typeof id === 'number' || typeof id === 'string';
+  if (typeof event === 'string' && event !== '') return { kind: 'event', event, data, id: hasId ? id : undefined };
+  if (hasId && event === undefined && (data !== undefined || error !== undefined || Object.keys(value as object).length === 1)) return { kind: 'ack', id, data, error };
+  return RAW;
+}
