@@ -15,6 +15,8 @@ import { expandCpuList, formatRate, median, percentile, positiveInteger } from '
 interface ServerSpec {
   readonly name: string;
   readonly file: string;
+  /** Extra environment of the server process. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 interface BenchOptions {
@@ -58,6 +60,8 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const BASELINE = 'ws';
 const SERVERS: readonly ServerSpec[] = [
   { name: 'toni', file: 'broadcast/toni-server.ts' },
+  // The same server sending gateway events: broadcast.emit('m', text), the envelope serialised once.
+  { name: 'toni-emit', file: 'broadcast/toni-server.ts', env: { BENCH_TONI_EMIT: '1' } },
   { name: 'ws', file: 'broadcast/ws-server.ts' },
   { name: 'nestjs', file: 'broadcast/nest-server.ts' },
   { name: 'socket.io', file: 'broadcast/socketio-server.ts' },
@@ -92,7 +96,7 @@ try {
 }
 
 async function benchServer(spec: ServerSpec, clients: number, options: BenchOptions): Promise<ServerResult> {
-  const server = new Child<ServerCommand, ServerReport>(spec.name, startNode(join(here, spec.file), ['--expose-gc', ...options.serverNodeArgs], options.pinning?.server));
+  const server = new Child<ServerCommand, ServerReport>(spec.name, startNode(join(here, spec.file), ['--expose-gc', ...options.serverNodeArgs], options.pinning?.server, spec.env));
   let finished = false;
   try {
     const ready = await server.next('ready', 60_000);

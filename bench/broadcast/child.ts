@@ -11,10 +11,10 @@ process.once('exit', () => {
 });
 
 /** Starts a TypeScript file under node with tsx and an IPC channel, pinned to `cpu` if given. */
-export function startNode(file: string, nodeArgs: readonly string[], cpu: number | undefined): ChildProcess {
+export function startNode(file: string, nodeArgs: readonly string[], cpu: number | undefined, env: Readonly<Record<string, string>> = {}): ChildProcess {
   const args = ['--conditions=tonijs-source', '--import', 'tsx', ...nodeArgs, file];
   const [command, commandArgs] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
-  const child = spawn(command, commandArgs, { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(command, commandArgs, { env: { ...process.env, NODE_ENV: 'production', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   return child;
 }

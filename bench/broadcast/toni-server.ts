@@ -1,6 +1,7 @@
 // toni as an application uses it: BroadcastModule, one gateway, WsAdapter with its defaults,
 // and broadcasts from outside any request through app.get(BroadcastService). With
 // BENCH_REDIS_URL (set by bench/cluster.ts) it is one instance of a cluster over RedisTransport.
+// With BENCH_TONI_EMIT=1 it sends gateway events, broadcast.emit('m', text), instead of raw text.
 import { Injectable, Module, ToniFactory } from 'tonijs';
 import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
 import { BroadcastModule, BroadcastService, ConnectionManager, type Gateway } from 'tonijs/websocket';
@@ -27,12 +28,14 @@ const broadcast = app.get(BroadcastService);
 const connections = app.get(ConnectionManager);
 const url = await app.listen(0, '127.0.0.1');
 
+const emit = process.env['BENCH_TONI_EMIT'] === '1';
+
 serve({
   port: Number(new URL(url).port),
   path: '/feed',
   protocol: 'ws',
-  broadcast: (text) => void broadcast.broadcastText(text),
-  broadcastAwaited: (text) => broadcast.broadcastText(text),
+  broadcast: emit ? (text) => void broadcast.emit('m', text) : (text) => void broadcast.broadcastText(text),
+  broadcastAwaited: emit ? (text) => broadcast.emit('m', text) : (text) => broadcast.broadcastText(text),
   // Clients of this process: in a cluster the harness waits for each instance's share.
   clientCount: () => connections.localCount,
 });

@@ -188,6 +188,23 @@ export function describeTransportConformance(name: string, makeCluster: () => Pr
       });
     });
 
+    describe('events', () => {
+      it('emit reaches every client, a room and all but one on every instance, as one envelope each', async () => {
+        const instances = await startCluster();
+        const peers = await populate(instances);
+        const red = labelled(await join(instances[2]!, ['red']), 'red@2');
+        const reader = labelled(await join(instances[0]!, [], '/news'), 'news@0');
+        const everyone = [...peers, red, reader];
+        const sender = instances[1]!;
+        await sender.broadcast.emit('news', { headline: 'tonijs ✓', n: 1 });
+        await expectDeliveries(sender, sameFor(everyone, ['{"event":"news","data":{"headline":"tonijs ✓","n":1}}']), everyone);
+        await sender.broadcast.to('red').except(red.id).emit('red news');
+        await expectDeliveries(sender, sameFor(everyone.filter((peer) => isIn('red')(peer) && peer !== red), ['{"event":"red news"}']), everyone);
+        await sender.broadcast.gateway('/news').emit('gateway news', [1, 2]);
+        await expectDeliveries(sender, sameFor(everyone.filter((peer) => peer.path === '/news'), ['{"event":"gateway news","data":[1,2]}']), everyone);
+      });
+    });
+
     describe('rooms', () => {
       it('to(room) reaches the room’s members on every instance, and only them', async () => {
         const instances = await startCluster();
