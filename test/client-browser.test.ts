@@ -12,7 +12,7 @@ import { type Browser, type BrowserContext, type Page, chromium } from 'playwrig
 import { Injectable, Module, type ToniApplication, ToniFactory } from 'tonijs';
 import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
 import { type Gateway, On, type WsClient, type WsHandshake } from 'tonijs/websocket';
-import { AsyncQueue, deferred } from './support/async.js';
+import { AsyncQueue, deferred, withTimeout } from './support/async.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const WAIT = { timeout: 10_000 };
@@ -165,7 +165,7 @@ describe('tonijs/client in a real browser', () => {
   }
 
   it('requests, emits, handles server events and answers the server\'s requests', async () => {
-    const result = await page.evaluate(async (url) => {
+    const result = await withTimeout(page.evaluate(async (url) => {
       const socket = (globalThis as unknown as PageGlobals).client.connect(url, { heartbeat: false });
       const notes: unknown[] = [];
       socket.on('note', (text) => void notes.push(text));
@@ -179,7 +179,7 @@ describe('tonijs/client in a real browser', () => {
       const answer = { state, queued: await queued, asked, notes, after: socket.state };
       await socket.close();
       return answer;
-    }, proxy.url('/probe'));
+    }, proxy.url('/probe')), WAIT.timeout, 'the page\'s calls');
     assert.deepEqual(result, { state: 'connecting', queued: 'queued before open', asked: 'browser says yes to tea?', notes: ['hello page'], after: 'open' });
     assert.deepEqual(await probe.seen.take(2), ['queued before open', 'emitted']);
   });

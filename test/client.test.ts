@@ -119,6 +119,11 @@ function watch(socket: ToniSocket) {
   return { opens, closes, reconnects, errors };
 }
 
+/** Resolves once `socket` is open, failing the test after a while instead of hanging it. */
+function opened(socket: ToniSocket): Promise<void> {
+  return withTimeout(socket.ready(), WAIT, 'the socket to open');
+}
+
 async function rejection(promise: Promise<unknown>): Promise<ToniClientError> {
   const error = await withTimeout(promise.then(() => assert.fail('expected a rejection'), (failure: unknown) => failure), WAIT, 'the rejection');
   assert.ok(error instanceof ToniClientError, `expected a ToniClientError, got ${String(error)}`);
@@ -172,7 +177,7 @@ describe('tonijs/client', () => {
       assert.equal(socket.state, 'connecting');
       const notes = new AsyncQueue<unknown>();
       socket.on('note', (data) => notes.push(data));
-      await socket.ready();
+      await opened(socket);
       assert.equal(socket.state, 'open');
 
       assert.deepEqual(await socket.request('echo', { nested: [1, 'two', null] }), { nested: [1, 'two', null] });
@@ -325,7 +330,7 @@ describe('tonijs/client', () => {
       const before = process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
       const socket = open('/probe', { ...FAST, heartbeat: { interval: 1_000, timeout: 500 } });
       const events = watch(socket);
-      await socket.ready();
+      await opened(socket);
       assert.equal(await events.opens.next(WAIT), 'open');
       const inFlight = socket.request('slow', 'pending');
       await probe.seen.next(WAIT);
@@ -356,7 +361,7 @@ describe('tonijs/client', () => {
 
     it('close() on a dead link resolves within the heartbeat timeout, without the server\'s close frame', async () => {
       const socket = open('/probe', { ...FAST, heartbeat: { interval: 5_000, timeout: 100 } });
-      await socket.ready();
+      await opened(socket);
       proxy.mode('stall');
       const started = Date.now();
       await withTimeout(socket.close(), 2_000, 'close() on a stalled link');
@@ -368,7 +373,7 @@ describe('tonijs/client', () => {
     it('reconnects after the link is cut: onClose, reconnecting, onOpen and onReconnect; requests in flight reject with disconnected', async () => {
       const socket = open();
       const events = watch(socket);
-      await socket.ready();
+      await opened(socket);
       await events.opens.next(WAIT);
       const inFlight = socket.request('slow', 'cut');
       assert.equal(await probe.seen.next(WAIT), 'slow:cut');
@@ -389,7 +394,7 @@ describe('tonijs/client', () => {
     it('comes back after a server restart (1001 from app.close(), then a new server on another port behind the same address)', async () => {
       const socket = open();
       const events = watch(socket);
-      await socket.ready();
+      await opened(socket);
       await events.opens.next(WAIT);
       await app.close();
       const lost = await events.closes.next(WAIT);
@@ -451,7 +456,7 @@ describe('tonijs/client', () => {
       assert.equal((await rejection(expired)).code, 'timeout');
       socket.emit('record', 'kept');
       proxy.mode('forward');
-      await socket.ready();
+      await opened(socket);
       assert.equal(await socket.request('record', 'last'), 'last');
       assert.deepEqual(await probe.seen.take(2), ['kept', 'last']);
     });
@@ -460,14 +465,14 @@ describe('tonijs/client', () => {
       let issued = 0;
       guarded.status = undefined;
       const socket = open('/guarded', { ...FAST, query: async () => ({ token: `t${++issued}`, unused: undefined }) });
-      await socket.ready();
+      await opened(socket);
       assert.equal(await guarded.handshakes.next(WAIT), 't1');
       proxy.cut();
       assert.equal(await guarded.handshakes.next(WAIT), 't2');
       await withTimeout(new Promise((resolve) => socket.onReconnect(resolve)), WAIT, 'the reconnect');
 
       const fixed = open('/guarded', { ...FAST, query: new URLSearchParams({ token: 'static' }) });
-      await fixed.ready();
+      await opened(fixed);
       assert.equal(await guarded.handshakes.next(WAIT), 'static');
     });
 
@@ -485,8 +490,28 @@ describe('tonijs/client', () => {
       const error = await events.errors.next(WAIT);
       assert.equal(error.code, 'query_failed');
       assert.equal((error.cause as Error).message, 'token service down');
-      await socket.ready();
+      await opened(socket);
       assert.equal(await guarded.handshakes.next(WAIT), 'recovered');
+    });
+
+    it('gives up an attempt whose query function hangs past connectTimeout, and never opens it when the query finally answers', async () => {
+      const gate = deferred<{ token: string }>();
+      let calls = 0;
+      let constructed = 0;
+      class CountingWebSocket extends WebSocket {
+        constructor(url: string, protocols: string) {
+          super(url, protocols);
+          constructed++;
+        }
+      }
+      guarded.status = undefined;
+      const socket = open('/guarded', { ...FAST, connectTimeout: 50, WebSocket: CountingWebSocket, query: () => (++calls === 1 ? gate.promise : { token: 'second' }) });
+      await opened(socket);
+      assert.equal(await guarded.handshakes.next(WAIT), 'second');
+      gate.resolve({ token: 'stale' });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(constructed, 1, 'the stale attempt opened a second connection');
+      assert.equal(calls, 2);
     });
 
     it('draws each delay between minDelay and a ceiling that doubles per failure, capped at maxDelay', () => {
@@ -530,7 +555,7 @@ describe('tonijs/client', () => {
     it('with reconnect: false, closes for good on the first loss', async () => {
       const socket = open('/probe', { reconnect: false, heartbeat: false });
       const events = watch(socket);
-      await socket.ready();
+      await opened(socket);
       proxy.cut();
       const final = await events.closes.next(WAIT);
       assert.deepEqual([final.code, final.willReconnect, final.error?.code], [1006, false, 'unreachable']);
@@ -539,7 +564,7 @@ describe('tonijs/client', () => {
 
     it('starts the backoff over only once a connection stayed open maxDelay: a server that accepts and drops at once is not hammered', async () => {
       const socket = open('/probe', { ...FAST, reconnect: { minDelay: 20, maxDelay: 1_000 } });
-      await socket.ready();
+      await opened(socket);
       await proxy.arrivals.next(WAIT);
       // From now on every connection is cut as soon as it opens.
       socket.onOpen(() => proxy.cut());
@@ -578,7 +603,7 @@ describe('tonijs/client', () => {
       await guarded.handshakes.take(3);
       assert.equal(socket.state, 'connecting');
       guarded.status = undefined;
-      await socket.ready();
+      await opened(socket);
       assert.equal(await socket.request('echo', 'in'), 'in');
     });
   });
@@ -588,7 +613,7 @@ describe('tonijs/client', () => {
       // An attempt made while the link is still stalled hangs: connectTimeout gives it up.
       const socket = open('/probe', { ...FAST, heartbeat: { interval: 100, timeout: 100 }, connectTimeout: 300 });
       const events = watch(socket);
-      await socket.ready();
+      await opened(socket);
       const inFlight = socket.request('slow', 'stalled');
       await probe.seen.next(WAIT);
       proxy.mode('stall');
@@ -608,9 +633,9 @@ describe('tonijs/client', () => {
           super.send(data);
         }
       }
-      const socket = open('/probe', { ...FAST, heartbeat: { interval: 30, timeout: 2_000 }, WebSocket: CountingWebSocket });
+      const socket = open('/probe', { ...FAST, heartbeat: { interval: 30, timeout: 400 }, WebSocket: CountingWebSocket });
       const events = watch(socket);
-      await socket.ready();
+      await opened(socket);
       const raw: unknown[] = [];
       socket.onRaw((frame) => raw.push(frame));
       await withTimeout(
@@ -635,7 +660,7 @@ describe('tonijs/client', () => {
       // 80 ms, then minDelay: well over what the backoff alone would wait (10 to 20 ms).
       assert.ok(second - first >= 50, `retried after ${second - first} ms`);
       proxy.mode('forward');
-      await socket.ready();
+      await opened(socket);
       assert.equal(await socket.request('echo', 'through'), 'through');
     });
   });
@@ -650,7 +675,7 @@ describe('tonijs/client', () => {
       throw new Error('listener bug');
     });
     socket.onOpen(() => calls.push('kept'));
-    await socket.ready();
+    await opened(socket);
     const error = await events.errors.next(WAIT);
     assert.equal(error.code, 'handler_error');
     assert.deepEqual(calls, ['kept']);

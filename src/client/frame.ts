@@ -13,7 +13,8 @@ const RAW: Frame = { kind: 'raw' };
 /** Reads a text frame from the server. Never throws. */
 export function readFrame(text: string): Frame {
   if (text.startsWith('{"pong":')) return PONG;
-  if (text.trimStart()[0] !== '{') return RAW;
+  // tonijs writes envelopes without leading whitespace.
+  if (text.charCodeAt(0) !== 0x7b) return RAW;
   let value: unknown;
   try {
     value = JSON.parse(text);

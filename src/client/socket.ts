@@ -430,6 +430,8 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     if (ws !== this.#ws) return;
     if (kill && ws !== undefined) this.#platform.kill(ws);
     this.#ws = undefined;
+    // An attempt still computing its query is over too: the retry makes its own.
+    this.#generation++;
     clearTimeout(this.#timer);
     this.#failPending();
     if (this.#state === 'closed') return this.#closed!.resolve();
