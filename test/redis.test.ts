@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Injectable, Module, ToniError, ToniFactory, type ToniApplication } from 'tonijs';
 import { WsAdapter } from 'tonijs/node';
-import { RedisTransport } from 'tonijs/redis';
+import { PROTOCOL_VERSION, RedisTransport } from 'tonijs/redis';
 import { BroadcastModule, BroadcastService, type Gateway, type WsClient } from 'tonijs/websocket';
 import { captureLogger, withTimeout, waitUntil } from './support/async.js';
 import { RedisServer } from './support/redis-server.js';
@@ -235,11 +235,11 @@ describe('RedisTransport across processes', () => {
     const here = await client(`${local.wsUrl}?room=blue`);
     const there = await client(`${child.wsUrl}?room=blue`);
     const channel = 'tonijs:ch:broadcast';
-    const envelope = (packet: object) => JSON.stringify({ v: 1, from: 'x', p: [packet] });
+    const envelope = (packet: object) => JSON.stringify({ v: PROTOCOL_VERSION, from: 'x', p: [packet] });
     // Each of these threw out of ioredis's message handler, or reached every client.
-    await redis.command('PUBLISH', channel, envelope({ k: 'p', d: Buffer.alloc(200).toString('base64') }));
-    await redis.command('PUBLISH', channel, envelope({ k: 't', d: 'leak', c: 'abc' }));
-    await redis.command('PUBLISH', channel, envelope({ k: 't', d: 'leak', r: 'abc' }));
+    await redis.command('PUBLISH', channel, envelope({ t: 'b', k: 'p', d: Buffer.alloc(200).toString('base64') }));
+    await redis.command('PUBLISH', channel, envelope({ t: 'b', k: 't', d: 'leak', c: 'abc' }));
+    await redis.command('PUBLISH', channel, envelope({ t: 'b', k: 't', d: 'leak', r: 'abc' }));
     await local.broadcast.to('blue').broadcastText('both alive');
     assert.equal(await here.client.nextText(), 'both alive');
     assert.equal(await there.client.nextText(), 'both alive');
@@ -256,7 +256,7 @@ describe('RedisTransport across processes', () => {
     const raw = new Redis(redis.url);
     try {
       for (let index = 0; index < 3; index++) {
-        await raw.publish('tonijs:ch:broadcast', JSON.stringify({ v: 99, from: 'future-instance', p: [{ k: 't', d: 'from the future' }] }));
+        await raw.publish('tonijs:ch:broadcast', JSON.stringify({ v: 99, from: 'future-instance', p: [{ t: 'b', k: 't', d: 'from the future' }] }));
       }
       await raw.publish('tonijs:ch:broadcast', 'not json at all');
       await waitUntil(() => logger.entries.filter((entry) => entry.level === 'warn').length >= 2, 5_000, 'the warnings');
@@ -265,7 +265,7 @@ describe('RedisTransport across processes', () => {
     }
     const warnings = logger.entries.filter((entry) => entry.level === 'warn');
     assert.equal(warnings.length, 2);
-    assert.match(warnings[0]!.message ?? '', /protocol version 99 from instance future-instance; this instance speaks version 1/);
+    assert.match(warnings[0]!.message ?? '', new RegExp(`protocol version 99 from instance future-instance; this instance speaks version ${PROTOCOL_VERSION}`));
     await local.broadcast.broadcastText('current');
     assert.equal(await here.client.nextText(), 'current');
   });

@@ -1,9 +1,10 @@
 import { type DynamicModule, Module } from '../di/module.js';
 import { BroadcastService } from './broadcast-service.js';
 import { BROADCAST_OPTIONS, type BroadcastModuleOptions, ConnectionManager } from './connection-manager.js';
+import { PresenceService } from './presence-service.js';
 
 /**
- * Provides `BroadcastService` and `ConnectionManager` to every module (it is global). Imported
+ * Provides `BroadcastService`, `PresenceService` and `ConnectionManager` to every module (it is global). Imported
  * plainly it is in-memory, for one process; `forRoot({ transport })` makes it cluster-wide.
  *
  * @example
@@ -15,8 +16,8 @@ import { BROADCAST_OPTIONS, type BroadcastModuleOptions, ConnectionManager } fro
  */
 @Module({
   global: true,
-  providers: [ConnectionManager, BroadcastService],
-  exports: [BroadcastService, ConnectionManager],
+  providers: [ConnectionManager, BroadcastService, PresenceService],
+  exports: [BroadcastService, ConnectionManager, PresenceService],
 })
 export class BroadcastModule {
   static forRoot(options: BroadcastModuleOptions = {}): DynamicModule {

@@ -4,25 +4,28 @@ import type { ClientId } from '../websocket/client.js';
 import { assertEventName, eventEnvelope } from '../websocket/envelope.js';
 import type { AnyEvents, EventArgs, EventMap, EventName } from '../websocket/event-map.js';
 import { WsMessage } from '../websocket/message.js';
-import { ConnectionManager } from './connection-manager.js';
+import { ConnectionManager, type TargetFilter } from './connection-manager.js';
 import { joinPaths } from '../http/router.js';
 import { assertRoomName } from '../websocket/room.js';
-import type { ClientFilter, Room } from './transport.js';
+import { assertCloseFrame } from '../websocket/close-code.js';
+import type { Room } from './transport.js';
 
 /**
- * A set of clients to send to: everyone, narrowed by `to(room)`, `except(clientId)` and
- * `gateway(path)`. Immutable: each narrowing returns a new target. `E`, an event map, types `emit`.
+ * A set of clients to send to and act on: everyone, narrowed by `to(room)`, `except(clientId)`,
+ * `gateway(path)`, `only(clientIds)` and `local`. Immutable: each narrowing returns a new
+ * target. `E`, an event map, types `emit`.
  *
  * @example
  * await broadcast.to('room:42').except(client.id).broadcastText('someone joined');
  * const online = await broadcast.gateway('/chat').getClientCount();
+ * await broadcast.only(userSockets).join('vip');          // wherever they are connected
  */
 export class BroadcastTarget<E extends EventMap = AnyEvents> {
   readonly #manager: ConnectionManager;
-  readonly #filter: ClientFilter;
+  readonly #filter: TargetFilter;
 
   /** @internal */
-  constructor(manager: ConnectionManager, filter: ClientFilter) {
+  constructor(manager: ConnectionManager, filter: TargetFilter) {
     this.#manager = manager;
     this.#filter = filter;
   }
@@ -44,6 +47,56 @@ export class BroadcastTarget<E extends EventMap = AnyEvents> {
   gateway(path: string): BroadcastTarget<E> {
     if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`A gateway path must be a string starting with "/", got ${JSON.stringify(path)}`);
     return this.#with({ gateway: joinPaths('', path) });
+  }
+
+  /** Only these clients (wherever they are connected); chained calls keep the clients in both. */
+  only(clientId: ClientId | readonly ClientId[]): BroadcastTarget<E> {
+    const ids = typeof clientId === 'string' ? [clientId] : [...clientId];
+    for (const id of ids) if (typeof id !== 'string' || id.length === 0) throw new TypeError(`A client id must be a non-empty string, got ${JSON.stringify(id)}`);
+    const previous = this.#filter.clientIds;
+    return this.#with({ clientIds: previous === undefined ? [...new Set(ids)] : previous.filter((id) => ids.includes(id)) });
+  }
+
+  /**
+   * This target, limited to the clients of this instance: nothing crosses to the others. For
+   * work every instance does for its own clients (a per-instance background job).
+   *
+   * @example
+   * setInterval(() => void broadcast.local.emit('tick', Date.now()), 1_000);   // on each instance
+   */
+  get local(): BroadcastTarget<E> {
+    return this.#with({ local: true });
+  }
+
+  /**
+   * Adds this target's clients to `room`, wherever they are connected. Resolves with how many
+   * clients joined once every live instance has applied it (bounded by the transport's operation
+   * timeout; a dead instance is never waited for).
+   *
+   * @example
+   * await broadcast.only(await users.socketsOf(userId)).join(`team:${teamId}`);
+   */
+  join(room: Room): Promise<number> {
+    assertRoomName(room);
+    return this.#manager.operate(this.#filter, { kind: 'join', room });
+  }
+
+  /** Removes this target's clients from `room`, wherever they are connected; resolves as `join` does. */
+  leave(room: Room): Promise<number> {
+    assertRoomName(room);
+    return this.#manager.operate(this.#filter, { kind: 'leave', room });
+  }
+
+  /**
+   * Closes the connections of this target's clients, wherever they are (their `onDisconnect`
+   * sees kind `server-close`); resolves as `join` does, with how many were closed.
+   *
+   * @example
+   * await broadcast.only(bannedSockets).disconnect(4003, 'Banned');
+   */
+  disconnect(code = 1000, reason = ''): Promise<number> {
+    assertCloseFrame(code, reason);
+    return this.#manager.operate(this.#filter, { kind: 'disconnect', code, reason });
   }
 
   /** Sends a text message to every client of this target. */
@@ -89,7 +142,7 @@ export class BroadcastTarget<E extends EventMap = AnyEvents> {
     return this.#manager.ids(this.#filter);
   }
 
-  #with(change: ClientFilter): BroadcastTarget<E> {
+  #with(change: TargetFilter): BroadcastTarget<E> {
     return new BroadcastTarget<E>(this.#manager, { ...this.#filter, ...change });
   }
 }

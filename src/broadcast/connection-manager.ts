@@ -3,20 +3,16 @@ import { Injectable } from '../di/module.js';
 import { InjectionToken } from '../di/token.js';
 import { LOGGER, type Logger } from '../logger.js';
 import type { ClientId, WsClient } from '../websocket/client.js';
-import { frameOf } from '../websocket/frame.js';
-import { CONNECTION_OBSERVER, type ClientSession, type ConnectionObserver } from '../websocket/gateway-host.js';
-import type { WsMessage } from '../websocket/message.js';
-import { type Outbound, broadcastFrame, closeSegment } from '../websocket/outbound.js';
+import { eventEnvelope } from '../websocket/envelope.js';
+import { CONNECTION_OBSERVER } from '../websocket/gateway-host.js';
+import { WsMessage } from '../websocket/message.js';
+import { closeSegment } from '../websocket/outbound.js';
+import { Cluster, type ClusterStats, type LocalState } from './cluster.js';
 import { InMemoryTransport } from './in-memory-transport.js';
-import {
-  type BroadcastPacket,
-  type BroadcastTransport,
-  type ClientFilter,
-  type ClientRecord,
-  type ClusterNode,
-  type Room,
-  matchesFilter,
-} from './transport.js';
+import { type PresenceChange, PresenceIndex, type PresenceMember } from './presence-index.js';
+import type { Delivery, Recipient } from './recipient.js';
+import { type BroadcastTransport, type ClientFilter, type Room, matchesFilter } from './transport.js';
+import type { ClientEntry, MessageFilter, MessagePacket, Operation } from './wire.js';
 
 /** Options of `BroadcastModule.forRoot`. */
 export interface BroadcastModuleOptions {
@@ -27,43 +23,58 @@ export interface BroadcastModuleOptions {
 /** The options `BroadcastModule.forRoot` was given. */
 export const BROADCAST_OPTIONS = new InjectionToken<BroadcastModuleOptions>('BROADCAST_OPTIONS');
 
-/** A local client as the registry indexes it: its session (which is a `ClientRecord`). */
-type Member = ClientSession;
+/** A filter as a target builds it: a client filter, possibly limited to given ids or to this instance. */
+export interface TargetFilter extends ClientFilter {
+  readonly clientIds?: readonly ClientId[] | undefined;
+  /** Only this instance's clients. */
+  readonly local?: boolean | undefined;
+}
 
 /**
  * The registry of connected clients, shared by every gateway: which clients this instance
- * holds, in which rooms, on which gateway. It fans messages out to them and hands the rest to
- * the transport, which adds the clients of other instances.
+ * holds, in which rooms, on which gateway, and who is present where. It fans messages out to
+ * them and, through the cluster layer, to the other instances, whose clients and presence it
+ * knows from their deltas. Protocol-neutral: a recipient brings its own `Delivery`.
  */
 @Injectable()
-export class ConnectionManager implements ConnectionObserver {
+export class ConnectionManager implements LocalState {
   readonly [CONNECTION_OBSERVER] = true;
   /** This instance's id in the cluster. */
   readonly instanceId: string = globalThis.crypto.randomUUID();
   readonly #logger: Logger = inject(LOGGER);
   readonly #transport: BroadcastTransport = inject(BROADCAST_OPTIONS, { optional: true })?.transport ?? new InMemoryTransport();
-  readonly #members = new Map<ClientId, Member>();
-  readonly #all = new Set<Member>();
-  readonly #rooms = new Map<Room, Set<Member>>();
-  readonly #gateways = new Map<string, Set<Member>>();
-  readonly #node: ClusterNode = {
-    instanceId: this.instanceId,
-    logger: this.#logger,
-    deliver: (packet) => this.deliverLocal(packet),
-    localClients: () => this.#members.values(),
-  };
+  readonly #members = new Map<ClientId, Recipient>();
+  readonly #all = new Set<Recipient>();
+  readonly #rooms = new Map<Room, Set<Recipient>>();
+  readonly #gateways = new Map<string, Set<Recipient>>();
+  /** The deliveries of the connected recipients: while there is one, a set is fanned out in one call. */
+  readonly #deliveries = new Map<Delivery, number>();
+  readonly #presence = new PresenceIndex();
+  readonly #cluster: Cluster = new Cluster(this.#transport, this, this.#presence, this.instanceId, this.#logger);
+  /** Presence changes of this turn, by room: announced once per room when the turn ends. */
+  #presenceChanges: Map<Room, PresenceChange[]> | undefined;
 
   /** The transport this registry publishes through. */
   get transport(): BroadcastTransport {
     return this.#transport;
   }
 
+  /** What the cluster layer has in flight and has dropped; zeros on one instance. */
+  get clusterStats(): ClusterStats {
+    return this.#cluster.stats;
+  }
+
+  /** Whether the transport reaches the other instances right now (always true on one instance). */
+  get clusterConnected(): boolean {
+    return this.#cluster.solo || this.#cluster.connected;
+  }
+
   async onModuleInit(): Promise<void> {
-    await this.#transport.attach(this.#node);
+    await this.#cluster.attach();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.#transport.detach();
+    await this.#cluster.detach();
   }
 
   /** A client connected to this instance, or undefined. */
@@ -81,133 +92,323 @@ export class ConnectionManager implements ConnectionObserver {
     return this.#rooms.keys();
   }
 
+  /** The rooms that have clients anywhere in the cluster. */
+  rooms(): Room[] {
+    const rooms = new Set(this.#rooms.keys());
+    for (const client of this.#cluster.reachable.clients({})) for (const room of client.rooms) rooms.add(room);
+    return [...rooms];
+  }
+
   /** Clients of this instance that match `filter`. */
   *localClients(filter: ClientFilter = {}): Generator<WsClient> {
     for (const member of this.#candidates(filter)) if (matchesFilter(member, filter)) yield member.client;
   }
 
-  /** Sends to every matching client here and through the transport. */
-  broadcast(filter: ClientFilter, message: WsMessage): Promise<void> {
-    const packet: BroadcastPacket = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway };
-    this.deliverLocal(packet);
-    return this.#transport.publish(packet).then(undefined, this.#publishFailed);
+  /** Sends to every matching client here and, unless the filter is local, on every other instance. */
+  broadcast(filter: TargetFilter, message: WsMessage): Promise<void> {
+    if (filter.clientIds !== undefined) return this.sendToClients(filter, filter.clientIds, message).then(() => undefined);
+    const packet: MessagePacket = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway };
+    this.deliver(packet);
+    if (filter.local !== true) this.#cluster.publish(packet);
+    return DONE;
   }
 
   /** Sends to the given clients that match `filter`, wherever they are; resolves with how many were reached. */
-  async sendToClients(filter: ClientFilter, ids: readonly ClientId[], message: WsMessage): Promise<number> {
-    const packet: BroadcastPacket = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway };
-    const reached = this.#deliverToIds(packet, ids);
-    const remote = ids.filter((id) => !this.#members.has(id));
-    if (remote.length === 0) return reached;
-    return reached + (await this.#guard('sendToClients', this.#transport.sendToClients({ ...packet, clientIds: remote }), 0));
+  async sendToClients(filter: TargetFilter, ids: readonly ClientId[], message: WsMessage): Promise<number> {
+    const narrowed = narrow(filter, ids);
+    const packet: MessagePacket & { clientIds: readonly ClientId[] } = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway, clientIds: narrowed };
+    const reached = this.#deliverToIds(packet, narrowed);
+    if (filter.local === true || reached === narrowed.length) return reached;
+    const remote = narrowed.filter((id) => !this.#members.has(id));
+    return reached + this.#cluster.sendTo({ ...packet, clientIds: remote }, (client) => matchesFilter(client, packet));
   }
 
-  /** How many clients match `filter` across the cluster. */
-  async count(filter: ClientFilter): Promise<number> {
+  /** How many clients match `filter` across the cluster (this instance's only, for a local filter). */
+  async count(filter: TargetFilter): Promise<number> {
     let local = 0;
+    if (filter.clientIds !== undefined) return this.#matchingIds(filter).length;
     if (isEmpty(filter)) local = this.#members.size;
     else for (const member of this.#candidates(filter)) if (matchesFilter(member, filter)) local++;
-    return local + (await this.#guard('remoteCount', this.#transport.remoteCount(filter), 0));
+    return filter.local === true ? local : local + this.#cluster.reachable.count(filter);
   }
 
   /** The ids of the clients that match `filter` across the cluster. */
-  async ids(filter: ClientFilter): Promise<ClientId[]> {
+  async ids(filter: TargetFilter): Promise<ClientId[]> {
+    if (filter.clientIds !== undefined) return this.#matchingIds(filter);
     const ids: ClientId[] = [];
     for (const member of this.#candidates(filter)) if (matchesFilter(member, filter)) ids.push(member.id);
-    const remote = await this.#guard('remoteIds', this.#transport.remoteIds(filter), []);
-    return remote.length === 0 ? ids : [...ids, ...remote];
+    if (filter.local !== true) for (const client of this.#cluster.reachable.clients(filter)) ids.push(client.id);
+    return ids;
   }
 
+  /**
+   * Applies `operation` to the matching clients here and on every other live instance; resolves
+   * with how many clients it applied to, once every live instance has (bounded by the
+   * transport's operation timeout; a dead instance is never waited for).
+   */
+  async operate(filter: TargetFilter, operation: Operation): Promise<number> {
+    const local = this.#applyLocal(filter, operation);
+    if (filter.local === true) {
+      await local.done;
+      return local.count;
+    }
+    const remoteFilter: MessageFilter = { rooms: filter.rooms, except: filter.except, gateway: filter.gateway, clientIds: filter.clientIds };
+    const [remote] = await Promise.all([this.#cluster.operate(remoteFilter, operation), local.done]);
+    return local.count + remote;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Presence
+
+  /** `client` (of this instance) is present in `room` as `key`, with `meta`; announced if `key` is new there. */
+  async track(recipient: Recipient, room: Room, key: string, meta: unknown): Promise<void> {
+    const entry = { client: recipient.id, room, key, meta };
+    this.#announce(this.#presence.track(this.instanceId, entry));
+    await this.#cluster.tracked(entry);
+  }
+
+  async untrack(clientId: ClientId, room: Room): Promise<void> {
+    if (!this.#presence.has(clientId, room)) return;
+    const change = this.#presence.untrack(clientId, room);
+    if (change !== undefined) this.#announce([change]);
+    await this.#cluster.untracked(clientId, room);
+  }
+
+  /** The members of `room` across the cluster, from state: one per key, with each connection's meta. */
+  presenceList(room: Room): PresenceMember[] {
+    // While the others cannot be reached, only this instance's members are known to be here.
+    return this.#presence.list(room, this.#cluster.canReach || this.#cluster.solo ? undefined : this.instanceId);
+  }
+
+  /** A local recipient by id (for `PresenceService`). */
+  recipient(id: ClientId): Recipient | undefined {
+    return this.#members.get(id);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // LocalState: what the cluster layer asks of this instance
+
   /** @internal delivers a packet to this instance's matching clients; returns how many it reached */
-  deliverLocal(packet: BroadcastPacket): number {
+  deliver(packet: MessagePacket): number {
     if (packet.clientIds !== undefined) return this.#deliverToIds(packet, packet.clientIds);
-    const frame = frameOf(packet.message);
-    const { rooms, except, gateway } = packet;
+    const { rooms, except, gateway, message } = packet;
     if (except === undefined && (rooms === undefined || rooms.length === 1)) {
       const set = rooms === undefined ? (gateway === undefined ? this.#all : this.#gateways.get(gateway)) : this.#rooms.get(rooms[0]!);
       if (set === undefined) return 0;
       if (rooms === undefined || gateway === undefined) {
-        // The set itself identifies the recipients: consecutive broadcasts to it share one segment.
-        broadcastFrame(set, set, frame);
+        // The set itself identifies the recipients: consecutive broadcasts to it share one batch.
+        this.#fanOut(set, set, message);
         return set.size;
       }
     }
-    const recipients: Member[] = [];
+    const recipients: Recipient[] = [];
     for (const member of this.#candidates(packet)) if (matchesFilter(member, packet)) recipients.push(member);
-    if (recipients.length > 0) broadcastFrame(undefined, recipients, frame);
+    if (recipients.length > 0) this.#fanOut(undefined, recipients, message);
     return recipients.length;
   }
 
-  async clientConnected(session: ClientSession): Promise<void> {
-    const member: Member = session;
-    closeSegment();
-    this.#members.set(member.id, member);
-    this.#all.add(member);
-    addTo(this.#gateways, member.gateway, member);
-    for (const room of member.rooms) addTo(this.#rooms, room, member);
-    await this.#guard('clientAdded', this.#transport.clientAdded(member), undefined);
+  /** @internal */
+  *clients(): Generator<ClientEntry> {
+    for (const member of this.#members.values()) yield { id: member.id, gateway: member.gateway, rooms: [...member.rooms] };
   }
 
-  async clientDisconnected(session: ClientSession): Promise<void> {
-    const member = this.#members.get(session.client.id);
+  /** @internal applies another instance's operation here; resolves once the others know what it changed */
+  async apply(filter: MessageFilter, operation: Operation): Promise<number> {
+    const { count, done } = this.#applyLocal(filter, operation);
+    try {
+      await done;
+    } catch (error) {
+      this.#logger.error({ err: error, operation: operation.kind }, 'A cluster operation failed on this instance');
+    }
+    return count;
+  }
+
+  /** @internal presence changed because of other instances: tell this instance's members of the room */
+  presenceChanged(changes: readonly PresenceChange[]): void {
+    this.#announce(changes);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // ConnectionObserver: what the gateway host reports
+
+  async clientConnected(recipient: Recipient): Promise<void> {
+    closeSegment();
+    this.#members.set(recipient.id, recipient);
+    this.#all.add(recipient);
+    addTo(this.#gateways, recipient.gateway, recipient);
+    for (const room of recipient.rooms) addTo(this.#rooms, room, recipient);
+    this.#deliveries.set(recipient.delivery, (this.#deliveries.get(recipient.delivery) ?? 0) + 1);
+    await this.#cluster.clientAdded({ id: recipient.id, gateway: recipient.gateway, rooms: [...recipient.rooms] });
+  }
+
+  async clientDisconnected(recipient: Recipient): Promise<void> {
+    const member = this.#members.get(recipient.id);
     if (member === undefined) return;
     closeSegment();
     this.#members.delete(member.id);
     this.#all.delete(member);
     removeFrom(this.#gateways, member.gateway, member);
     for (const room of member.rooms) removeFrom(this.#rooms, room, member);
-    await this.#guard('clientRemoved', this.#transport.clientRemoved(member.id), undefined);
+    const remaining = (this.#deliveries.get(member.delivery) ?? 1) - 1;
+    if (remaining === 0) this.#deliveries.delete(member.delivery);
+    else this.#deliveries.set(member.delivery, remaining);
+    // Its presence ends with it, and is announced; the others learn both from one delta.
+    this.#announce(this.#presence.untrackClient(member.id));
+    await this.#cluster.clientRemoved(member.id);
   }
 
-  async roomChanged(session: ClientSession, room: Room, joined: boolean): Promise<void> {
-    const member = this.#members.get(session.client.id);
+  async roomChanged(recipient: Recipient, room: Room, joined: boolean): Promise<void> {
+    const member = this.#members.get(recipient.id);
     if (member === undefined) return;
     closeSegment();
     if (joined) addTo(this.#rooms, room, member);
     else removeFrom(this.#rooms, room, member);
-    await this.#guard('roomChanged', this.#transport.roomChanged(member.id, room, joined), undefined);
+    await this.#cluster.roomChanged(member.id, room, joined);
   }
 
-  #deliverToIds(packet: BroadcastPacket, ids: readonly ClientId[]): number {
-    const frame = frameOf(packet.message);
+  // ---------------------------------------------------------------------------------------------
+
+  #fanOut(key: object | undefined, recipients: Iterable<Recipient>, message: WsMessage): void {
+    if (this.#deliveries.size <= 1) {
+      const delivery = this.#deliveries.keys().next().value;
+      if (delivery !== undefined) delivery.fanOut(key, recipients, message);
+      return;
+    }
+    // Recipients of several protocols: each delivery frames once for its own.
+    const groups = new Map<Delivery, Recipient[]>();
+    for (const recipient of recipients) {
+      const group = groups.get(recipient.delivery);
+      if (group === undefined) groups.set(recipient.delivery, [recipient]);
+      else group.push(recipient);
+    }
+    for (const [delivery, group] of groups) delivery.fanOut(undefined, group, message);
+  }
+
+  #deliverToIds(packet: MessagePacket, ids: readonly ClientId[]): number {
     let reached = 0;
     for (const id of ids) {
       const member = this.#members.get(id);
-      if (member !== undefined && matchesFilter(member, packet) && member.outbound.push(frame)) reached++;
+      if (member !== undefined && matchesFilter(member, packet) && member.delivery.send(member, packet.message)) reached++;
     }
     return reached;
   }
 
+  /** The local clients an operation's filter matches. */
+  *#matching(filter: MessageFilter): Generator<Recipient> {
+    if (filter.clientIds !== undefined) {
+      for (const id of filter.clientIds) {
+        const member = this.#members.get(id);
+        if (member !== undefined && matchesFilter(member, filter)) yield member;
+      }
+      return;
+    }
+    for (const member of this.#candidates(filter)) if (matchesFilter(member, filter)) yield member;
+  }
+
+  /** Starts `operation` on every matching local client: how many, and when all are done. */
+  #applyLocal(filter: MessageFilter, operation: Operation): { count: number; done: Promise<unknown> } {
+    const members = [...this.#matching(filter)];
+    const done = Promise.all(
+      members.map((member) => {
+        switch (operation.kind) {
+          case 'join':
+            return member.join(operation.room);
+          case 'leave':
+            return member.leave(operation.room);
+          case 'disconnect':
+            return member.requestClose(operation.code, operation.reason);
+        }
+      }),
+    );
+    return { count: members.length, done };
+  }
+
+  #matchingIds(filter: TargetFilter): ClientId[] {
+    const ids: ClientId[] = [];
+    for (const id of new Set(filter.clientIds)) {
+      const member = this.#members.get(id);
+      if (member !== undefined) {
+        if (matchesFilter(member, filter)) ids.push(id);
+        continue;
+      }
+      if (filter.local === true) continue;
+      const remote = this.#cluster.reachable.locate(id);
+      if (remote !== undefined && matchesFilter(remote, filter)) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Queues presence changes; at the end of the turn each room's members hear its changes once. */
+  #announce(changes: readonly PresenceChange[]): void {
+    if (changes.length === 0) return;
+    if (this.#presenceChanges === undefined) {
+      this.#presenceChanges = new Map();
+      setImmediate(() => this.#flushPresence());
+    }
+    for (const change of changes) {
+      const list = this.#presenceChanges.get(change.room);
+      if (list === undefined) this.#presenceChanges.set(change.room, [change]);
+      else list.push(change);
+    }
+  }
+
+  #flushPresence(): void {
+    const pending = this.#presenceChanges;
+    this.#presenceChanges = undefined;
+    if (pending === undefined) return;
+    for (const [room, changes] of pending) {
+      const { joins, leaves } = net(changes);
+      if (joins.length === 0 && leaves.length === 0) continue;
+      let message: WsMessage;
+      try {
+        message = WsMessage.text(eventEnvelope('presence', { room, joins, leaves }));
+      } catch (error) {
+        this.#logger.error({ err: error, room }, `The presence metadata of room ${room} cannot be sent as JSON; its presence event was dropped`);
+        continue;
+      }
+      // Every instance tells its own members: each client hears each change once.
+      this.deliver({ message, rooms: [room] });
+    }
+  }
+
   /** The smallest indexed set that holds every client `filter` can match. */
-  #candidates(filter: ClientFilter): Iterable<Member> {
+  #candidates(filter: ClientFilter): Iterable<Recipient> {
     if (filter.rooms !== undefined) {
       if (filter.rooms.length === 1) return this.#rooms.get(filter.rooms[0]!) ?? [];
-      const union = new Set<Member>();
+      const union = new Set<Recipient>();
       for (const room of filter.rooms) for (const member of this.#rooms.get(room) ?? []) union.add(member);
       return union;
     }
     if (filter.gateway !== undefined) return this.#gateways.get(filter.gateway) ?? [];
     return this.#all;
   }
-
-  readonly #publishFailed = (error: unknown): void => this.#reportFailure('publish', error);
-
-  /** Transport calls never reject into application code: a failure is logged and `fallback` used. */
-  async #guard<T>(operation: string, pending: Promise<T>, fallback: T): Promise<T> {
-    try {
-      return await pending;
-    } catch (error) {
-      this.#reportFailure(operation, error);
-      return fallback;
-    }
-  }
-
-  #reportFailure(operation: string, error: unknown): void {
-    this.#logger.error({ err: error, operation }, `Broadcast transport failed to ${operation}; continuing with local clients only`);
-  }
 }
 
-function addTo(index: Map<string, Set<Member>>, key: string, member: Member): void {
+/** A key that left and came back within one turn did not change; nor did one that came and went. */
+function net(changes: readonly PresenceChange[]): { joins: { key: string; meta: unknown }[]; leaves: { key: string; meta: unknown }[] } {
+  const last = new Map<string, { first: PresenceChange['change']; change: PresenceChange }>();
+  for (const change of changes) {
+    const seen = last.get(change.key);
+    if (seen === undefined) last.set(change.key, { first: change.change, change });
+    else seen.change = change;
+  }
+  const joins: { key: string; meta: unknown }[] = [];
+  const leaves: { key: string; meta: unknown }[] = [];
+  for (const { first, change } of last.values()) {
+    // join…join or leave…leave cannot follow each other: an odd sequence ends where it began otherwise.
+    if (first !== change.change) continue;
+    (change.change === 'join' ? joins : leaves).push({ key: change.key, meta: change.meta ?? null });
+  }
+  return { joins, leaves };
+}
+
+function narrow(filter: TargetFilter, ids: readonly ClientId[]): readonly ClientId[] {
+  if (filter.clientIds === undefined) return ids;
+  const allowed = new Set(filter.clientIds);
+  return ids.filter((id) => allowed.has(id));
+}
+
+function addTo(index: Map<string, Set<Recipient>>, key: string, member: Recipient): void {
   let set = index.get(key);
   if (set === undefined) {
     set = new Set();
@@ -216,7 +417,7 @@ function addTo(index: Map<string, Set<Member>>, key: string, member: Member): vo
   set.add(member);
 }
 
-function removeFrom(index: Map<string, Set<Member>>, key: string, member: Member): void {
+function removeFrom(index: Map<string, Set<Recipient>>, key: string, member: Recipient): void {
   const set = index.get(key);
   if (set === undefined) return;
   set.delete(member);
@@ -226,3 +427,5 @@ function removeFrom(index: Map<string, Set<Member>>, key: string, member: Member
 function isEmpty(filter: ClientFilter): boolean {
   return filter.rooms === undefined && filter.except === undefined && filter.gateway === undefined;
 }
+
+const DONE = Promise.resolve();

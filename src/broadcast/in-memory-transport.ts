@@ -1,16 +1,9 @@
-import type { ClientId } from '../websocket/client.js';
-import {
-  type BroadcastPacket,
-  type BroadcastTransport,
-  type ClientFilter,
-  type ClientRecord,
-  type ClusterNode,
-  matchesFilter,
-} from './transport.js';
+import type { BroadcastTransport, ClusterOptions, TransportLink } from './transport.js';
 
 /**
- * The default transport: one process, nothing to carry. Several applications in one process
- * can share an `InMemoryHub` to behave as a cluster (useful in tests):
+ * The default transport: one process, no one else to reach, so nothing is published at all.
+ * Several applications in one process can share an `InMemoryHub` to behave as a cluster
+ * (useful in tests): payloads then cross between them synchronously.
  *
  * @example
  * const hub = new InMemoryHub();
@@ -18,58 +11,49 @@ import {
  * BroadcastModule.forRoot({ transport: hub.transport() })
  */
 export class InMemoryTransport implements BroadcastTransport {
+  readonly name = 'in-memory';
   readonly #hub: InMemoryHub | undefined;
-  #node: ClusterNode | undefined;
+  #link: TransportLink | undefined;
 
   constructor(hub?: InMemoryHub) {
     this.#hub = hub;
   }
 
-  /** @internal */
-  get node(): ClusterNode | undefined {
-    return this.#node;
+  get solo(): boolean {
+    return this.#hub === undefined;
   }
 
-  async attach(node: ClusterNode): Promise<void> {
-    this.#node = node;
+  get clusterOptions(): Partial<ClusterOptions> | undefined {
+    return this.#hub?.options;
+  }
+
+  /** @internal */
+  get link(): TransportLink | undefined {
+    return this.#link;
+  }
+
+  async attach(link: TransportLink): Promise<void> {
+    this.#link = link;
     this.#hub?.members.add(this);
+    link.connected();
   }
 
   async detach(): Promise<void> {
     this.#hub?.members.delete(this);
   }
 
-  publish(packet: BroadcastPacket): Promise<void> {
-    // Not async, and no generator when alone: a broadcast costs no promise of its own here.
-    if (this.#hub !== undefined) for (const node of this.#peers()) node.deliver(packet);
+  publish(payload: string): Promise<void> {
+    for (const member of this.#hub?.members ?? []) if (member !== this) member.link?.receive(payload, 'broadcast');
     return DONE;
   }
 
-  async sendToClients(packet: BroadcastPacket & { readonly clientIds: readonly ClientId[] }): Promise<number> {
-    let reached = 0;
-    for (const node of this.#peers()) reached += node.deliver(packet);
-    return reached;
+  async instances(): Promise<number> {
+    return this.#hub?.members.size ?? 1;
   }
 
-  async clientAdded(_client: ClientRecord): Promise<void> {}
-  async clientRemoved(_clientId: ClientId): Promise<void> {}
-  async roomChanged(_clientId: ClientId, _room: string, _joined: boolean): Promise<void> {}
-
-  async remoteCount(filter: ClientFilter): Promise<number> {
-    let count = 0;
-    for (const node of this.#peers()) for (const client of node.localClients()) if (matchesFilter(client, filter)) count++;
-    return count;
-  }
-
-  async remoteIds(filter: ClientFilter): Promise<ClientId[]> {
-    const ids: ClientId[] = [];
-    for (const node of this.#peers()) for (const client of node.localClients()) if (matchesFilter(client, filter)) ids.push(client.id);
-    return ids;
-  }
-
-  *#peers(): Generator<ClusterNode> {
-    if (this.#hub === undefined) return;
-    for (const member of this.#hub.members) if (member !== this && member.node !== undefined) yield member.node;
+  send(instanceId: string, payload: string): Promise<void> {
+    for (const member of this.#hub?.members ?? []) if (member.link?.instanceId === instanceId) member.link.receive(payload, 'direct');
+    return DONE;
   }
 }
 
@@ -79,6 +63,13 @@ const DONE = Promise.resolve();
 export class InMemoryHub {
   /** @internal */
   readonly members = new Set<InMemoryTransport>();
+  /** @internal */
+  readonly options: Partial<ClusterOptions> | undefined;
+
+  /** `options` set the cluster layer's timings for every application of the hub. */
+  constructor(options?: Partial<ClusterOptions>) {
+    this.options = options;
+  }
 
   /** A transport for one more application of this hub. */
   transport(): InMemoryTransport {

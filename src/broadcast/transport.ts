@@ -1,6 +1,5 @@
 import type { Logger } from '../logger.js';
 import type { ClientId } from '../websocket/client.js';
-import type { WsMessage } from '../websocket/message.js';
 
 /** A room name. */
 export type Room = string;
@@ -15,61 +14,91 @@ export interface ClientFilter {
   readonly gateway?: string | undefined;
 }
 
-/** A message and the clients it is for, as it crosses from one instance to others. */
-export interface BroadcastPacket extends ClientFilter {
-  readonly message: WsMessage;
-  /** Only these clients (a `sendTo` / `sendToMany`); every matching client when absent. */
-  readonly clientIds?: readonly ClientId[] | undefined;
-}
-
-/** A connected client as the cluster registry knows it. */
+/** A connected client as the registry knows it. */
 export interface ClientRecord {
   readonly id: ClientId;
   readonly gateway: string;
   readonly rooms: ReadonlySet<Room>;
 }
 
-/** The instance a transport serves: how it delivers to local clients and what it holds. */
-export interface ClusterNode {
-  /** A unique id of this instance for the transport's bookkeeping. */
+/** Which way a payload came: published to every instance, or sent to this one. */
+export type Channel = 'broadcast' | 'direct';
+
+/**
+ * What a transport reports to, once attached: the cluster layer of one instance (its
+ * `ConnectionManager`). Every method returns at once and never throws.
+ */
+export interface TransportLink {
+  /** This instance's id in the cluster. */
   readonly instanceId: string;
   readonly logger: Logger;
-  /** Delivers a packet to this instance's matching clients; returns how many it reached. */
-  deliver(packet: BroadcastPacket): number;
-  /** Every client connected to this instance, e.g. to register them again after a reconnect. */
-  localClients(): Iterable<ClientRecord>;
+  /** A payload another instance published or sent here. An echo of this instance's own publishes is skipped here. */
+  receive(payload: string, channel: Channel): void;
+  /** The transport can reach the other instances (at first, or again after an outage). */
+  connected(): void;
+  /** The transport lost what connects it to the others; `error` says why. */
+  disconnected(error: unknown): void;
 }
 
 /**
- * Carries packets and registry updates between instances. The `ConnectionManager` answers for
- * the clients of its own instance; a transport only adds the others. `InMemoryTransport` is the
- * single-process default; `RedisTransport` (in `tonijs/redis`) spans a cluster.
+ * How payloads cross from one instance to the others — and nothing more. Batching per turn,
+ * bounding every call, surviving outages, the cluster's registry and presence, its operations
+ * and the wire format are shared code above it, so a transport is a small adapter over
+ * a message bus: `InMemoryTransport` (one process) and `RedisTransport` (in `tonijs/redis`) are
+ * two; `tonijs/testing`'s `describeTransportConformance` checks a new one.
  *
- * Every method must settle in bounded time and never throw for a transient failure: delivery
- * is at-most-once.
+ * @example
+ * export class MyTransport implements BroadcastTransport {
+ *   readonly name = 'my-bus';
+ *   async attach(link: TransportLink) { … subscribe; on message: link.receive(text, channel); link.connected(); }
+ *   async detach() { … }
+ *   publish(payload: string) { return bus.publish('all', payload); }
+ *   send(instanceId: string, payload: string) { return bus.publish(`instance.${instanceId}`, payload); }
+ * }
  */
 export interface BroadcastTransport {
-  /** Joins the cluster on behalf of `node`; called once at application start. */
-  attach(node: ClusterNode): Promise<void>;
-  /** Leaves the cluster, removing this instance's clients from it at once. */
-  detach(): Promise<void>;
-  /** Sends a broadcast packet to every other instance. */
-  publish(packet: BroadcastPacket): Promise<void>;
+  /** A short name for logs, e.g. `redis`. */
+  readonly name: string;
   /**
-   * Sends a packet to the instances holding `packet.clientIds` (none of them local).
-   * Resolves with how many of those clients the cluster holds.
+   * True for a transport that reaches no other instance (the default in-memory one): nothing is
+   * encoded or published at all. Default false.
    */
-  sendToClients(packet: BroadcastPacket & { readonly clientIds: readonly ClientId[] }): Promise<number>;
-  /** Makes a newly connected local client visible cluster-wide. */
-  clientAdded(client: ClientRecord): Promise<void>;
-  /** Removes a disconnected local client from the cluster's view. */
-  clientRemoved(clientId: ClientId): Promise<void>;
-  /** A local client joined or left a room. */
-  roomChanged(clientId: ClientId, room: Room, joined: boolean): Promise<void>;
-  /** How many clients on other instances match `filter`. */
-  remoteCount(filter: ClientFilter): Promise<number>;
-  /** The ids of clients on other instances that match `filter`. */
-  remoteIds(filter: ClientFilter): Promise<ClientId[]>;
+  readonly solo?: boolean;
+  /**
+   * Timings the cluster layer should use with this transport (e.g. the options of
+   * `RedisTransport`); defaults apply to what is left out.
+   */
+  readonly clusterOptions?: Partial<ClusterOptions>;
+  /** Joins the cluster on behalf of `link`; called once at application start. */
+  attach(link: TransportLink): Promise<void>;
+  /** Leaves the cluster; called once at application shutdown, after a last publish. */
+  detach(): Promise<void>;
+  /** Carries `payload` to every other instance. Resolves once the bus took it; rejects if it could not. */
+  publish(payload: string): Promise<void>;
+  /** Carries `payload` to instance `instanceId` alone. */
+  send(instanceId: string, payload: string): Promise<void>;
+  /**
+   * How many instances (this one included) listen on the bus now, if the bus can tell. At start
+   * an instance then waits for that many states before it serves, so that it knows the clients
+   * of instances that started just before it (bounded by the operation timeout).
+   */
+  instances?(): Promise<number>;
+}
+
+/** Timings and bounds of the cluster layer; a transport can set them (`clusterOptions`). */
+export interface ClusterOptions {
+  /** Milliseconds between this instance's heartbeats. Default 2 000. */
+  heartbeatInterval: number;
+  /** Milliseconds after its last word that a silent (killed) instance's clients drop out. Default 10 000. */
+  instanceTimeout: number;
+  /** Milliseconds any call to the transport, or the cluster's answer to an operation, may take. Default 2 000. */
+  operationTimeout: number;
+  /** Publishes the transport has not yet confirmed beyond which new ones are dropped (and counted). Default 1 000. */
+  maxPendingPublishes: number;
+  /** Their bytes beyond which new ones are dropped; a single larger one still goes when nothing else is pending. Default 8 MiB. */
+  maxPendingBytes: number;
+  /** Milliseconds between two log lines about the same kind of problem. Default 10 000. */
+  warningInterval: number;
 }
 
 /** True when a client passes every narrowing of `filter`. */

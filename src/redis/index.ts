@@ -1,2 +1,2 @@
-export { RedisTransport, type RedisTransportOptions, type RedisTransportStats } from './redis-transport.js';
-export { PROTOCOL_VERSION } from './codec.js';
+export { RedisTransport, type RedisTransportOptions } from './redis-transport.js';
+export { PROTOCOL_VERSION } from '../broadcast/wire.js';

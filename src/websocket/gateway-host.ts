@@ -15,6 +15,8 @@ import { WsException } from './ws-exception.js';
 import { TONIJS_PROTOCOL, pingOf, pongFrame } from './protocol.js';
 import { Outbound, type OutboundOwner, closeSegment } from './outbound.js';
 import { assertRoomName } from './room.js';
+import { assertCloseFrame } from './close-code.js';
+import { WEBSOCKET_DELIVERY } from './delivery.js';
 
 /**
  * A provider that wants to know about every client: the broadcast registry implements it.
@@ -220,6 +222,11 @@ export class ClientSession implements ClientChannel, OutboundOwner {
     return this.client.id;
   }
 
+  /** How the broadcast registry reaches this client (shared by every WebSocket session). */
+  get delivery(): typeof WEBSOCKET_DELIVERY {
+    return WEBSOCKET_DELIVERY;
+  }
+
   get gateway(): string {
     return this.entry.path;
   }
@@ -333,10 +340,11 @@ export class ClientSession implements ClientChannel, OutboundOwner {
   }
 
   requestClose(code: number, reason: string): Promise<void> {
-    if (!isSendableCloseCode(code)) {
-      return Promise.reject(new RangeError(`Invalid WebSocket close code ${code}: use 1000, 1001-1003, 1007-1014 or 3000-4999`));
+    try {
+      assertCloseFrame(code, reason);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (encoder.encode(reason).byteLength > 123) return Promise.reject(new RangeError('A close reason is limited to 123 bytes'));
     if (this.connection.isOpen) {
       this.markCause({ kind: 'server-close', code, reason });
       this.outbound.flushNow();
@@ -590,10 +598,6 @@ function isObserver(instance: unknown): instance is ConnectionObserver {
   return typeof instance === 'object' && instance !== null && CONNECTION_OBSERVER in instance;
 }
 
-function isSendableCloseCode(code: number): boolean {
-  return Number.isInteger(code) && (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
-}
-
 /** What a queued message costs: its payload (a string's length approximates its heap bytes) and overhead. */
 function sizeOf(message: WsMessage): number {
   const data = message.data;
@@ -604,7 +608,6 @@ function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
 
-const encoder = new TextEncoder();
 const NO_ROOMS: ReadonlySet<string> = new Set();
 
 interface PendingRequest {
