@@ -2,6 +2,8 @@
 // real: through a TCP proxy (test/support/tcp-proxy.ts) that destroys, stalls or resets
 // connections, or by closing the server and starting another one behind the proxy.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { HttpException, Injectable, Module, type ToniApplication, ToniFactory } from 'tonijs';
 import { type CloseInfo, type ConnectOptions, type ReconnectInfo, type SocketState, ToniClientError, ToniSocket, connect } from 'tonijs/client';
@@ -662,6 +664,47 @@ describe('tonijs/client', () => {
       proxy.mode('forward');
       await opened(socket);
       assert.equal(await socket.request('echo', 'through'), 'through');
+    });
+  });
+
+  describe("with Node's own WebSocket (undici, where Node has one)", () => {
+    /** Runs `body` in a child node with a global WebSocket that counts its sockets; its output lines, as they come. */
+    function child(body: string): { lines: AsyncQueue<string>; exited: Promise<number | null> } {
+      const script = `
+        const Native = globalThis.WebSocket;
+        let made = 0;
+        globalThis.WebSocket = class extends Native { constructor(...args) { super(...args); made++; } };
+        const { connect } = await import('tonijs/client');
+        const say = (...words) => console.log(words.join(' '));
+        ${body}`;
+      const process_ = spawn(process.execPath, ['--experimental-websocket', '--conditions=tonijs-source', '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const lines = new AsyncQueue<string>();
+      createInterface({ input: process_.stdout }).on('line', (line) => lines.push(line));
+      return { lines, exited: new Promise((resolve) => process_.once('exit', resolve)) };
+    }
+
+    it('uses the global WebSocket instead of ws, with the heartbeat protocol, and reconnects after a cut', async () => {
+      const { lines, exited } = child(`
+        const socket = connect(${JSON.stringify(proxy.url('/probe'))}, { reconnect: { minDelay: 10, maxDelay: 40 }, heartbeat: { interval: 50, timeout: 1000 } });
+        await socket.ready();
+        say('open', await socket.request('echo', 'first'), made);
+        socket.onReconnect(async () => {
+          say('reconnected', await socket.request('echo', 'second'), made);
+          await socket.close();
+        });`);
+      assert.equal(await lines.next(20_000, 'the child to connect'), 'open first 1');
+      proxy.cut();
+      assert.equal(await lines.next(WAIT, 'the child to reconnect'), 'reconnected second 2');
+      assert.equal(await withTimeout(exited, WAIT, 'the child to exit'), 0);
+    });
+
+    it('cannot see the status of a refused handshake there either, so maxAttempts ends the retrying', async () => {
+      const { lines, exited } = child(`
+        const socket = connect(${JSON.stringify(proxy.url('/guarded'))}, { reconnect: { minDelay: 5, maxDelay: 10, maxAttempts: 2 } });
+        socket.onClose((info) => say('closed', info.error.code, made));`);
+      assert.equal(await lines.next(20_000, 'the child to give up'), 'closed unreachable 2');
+      assert.equal((await guarded.handshakes.take(2)).length, 2);
+      assert.equal(await withTimeout(exited, WAIT, 'the child to exit'), 0);
     });
   });
 

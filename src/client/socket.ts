@@ -112,8 +112,8 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
   #pings = 0;
   /** Why it closed for good, when it gave up. */
   #error: ToniClientError | undefined;
-  #ready: { promise: Promise<void>; resolve: () => void; reject: (error: ToniClientError) => void } | undefined;
-  #closed: { promise: Promise<void>; resolve: () => void } | undefined;
+  #ready: ReturnType<typeof deferred> | undefined;
+  #closed: ReturnType<typeof deferred> | undefined;
 
   /** @internal made by `connect` */
   constructor(url: string | URL, options: ConnectOptions, platform: Platform) {
@@ -267,8 +267,9 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     ws.addEventListener('open', () => this.#opened(ws));
     ws.addEventListener('message', (event: { data: unknown }) => this.#receive(ws, event.data));
     ws.addEventListener('close', (event: { code: number; reason: string }) => this.#lost(ws, event.code, event.reason, false, refused));
-    // An error is followed by the close event, which says all there is to say.
-    ws.addEventListener('error', () => {});
+    // Once open, an error is followed by the close event, which says all there is to say. Before,
+    // it ends the attempt: some WebSockets (Node 20's undici) fire no close event for a refused handshake.
+    ws.addEventListener('error', () => this.#state !== 'open' && this.#lost(ws, 1006, '', true, refused));
   }
 
   async #urlWithQuery(): Promise<string> {
@@ -428,8 +429,9 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
   /** The connection (or attempt) `ws` ended: reconnect, or give up. */
   #lost(ws: WebSocketLike | undefined, code: number, reason: string, kill = false, refused?: number): void {
     if (ws !== this.#ws) return;
-    if (kill && ws !== undefined) this.#platform.kill(ws);
     this.#ws = undefined;
+    // After forgetting it: a WebSocket may report its own closing synchronously.
+    if (kill && ws !== undefined) this.#platform.kill(ws);
     // An attempt still computing its query is over too: the retry makes its own.
     this.#generation++;
     clearTimeout(this.#timer);
@@ -461,14 +463,13 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     this.#generation++;
     clearTimeout(this.#timer);
     const ws = this.#ws;
-    let resolve!: () => void;
-    this.#closed = { promise: new Promise((done) => (resolve = done)), resolve: () => resolve() };
-    if (ws === undefined) resolve();
+    this.#closed = deferred();
+    if (ws === undefined) this.#closed.resolve();
     else {
-      ws.close(1000);
       // A dead link never sends its close frame back: stop waiting for it.
       const { heartbeat } = this.#settings;
       this.#timer = setTimeout(() => this.#lost(ws, 1006, '', true), heartbeat === false ? CLOSE_GRACE : Math.min(heartbeat.timeout, CLOSE_GRACE));
+      ws.close(1000);
     }
     const queue = this.#queue;
     this.#queue = [];
