@@ -35,6 +35,17 @@ class ProbeGateway implements Gateway {
     return data;
   }
 
+  // Event names a client library might be tempted to keep for itself.
+  @On('error')
+  error(_client: WsClient, data: unknown) {
+    return { handled: 'error', data };
+  }
+
+  @On('ping')
+  ping(_client: WsClient, data: unknown) {
+    return { handled: 'ping', data };
+  }
+
   @On('record')
   record(_client: WsClient, label: string) {
     this.seen.push(label);
@@ -290,6 +301,23 @@ describe('tonijs/client', () => {
       assert.equal(await raw.next(WAIT), '{"neither":"an event nor an answer"}');
       assert.equal(await socket.request('echo', 'after'), 'after');
       assert.equal(raw.length, 0, 'an unexpected answer is dropped, not raw');
+    });
+
+    it('reserves no event name: open, close, error, ping, pong, connect and reconnect are application events both ways', async () => {
+      const socket = open();
+      const events = watch(socket);
+      const names = ['open', 'close', 'error', 'ping', 'pong', 'connect', 'reconnect', 'disconnect', 'message'];
+      const received = new AsyncQueue<string>();
+      for (const name of names) socket.on(name, (data) => received.push(`${name}:${String(data)}`));
+      for (const name of names) await socket.request('tell', { event: name, data: name.length });
+      assert.deepEqual(await received.take(names.length), names.map((name) => `${name}:${name.length}`));
+      assert.deepEqual(await socket.request('error', 1), { handled: 'error', data: 1 });
+      assert.deepEqual(await socket.request('ping', 2), { handled: 'ping', data: 2 });
+      socket.emit('ping', 3);
+      socket.emit('record', 'after the ping event');
+      assert.equal(await probe.seen.next(WAIT), 'after the ping event');
+      assert.equal(events.errors.length, 0);
+      assert.deepEqual([events.opens.length, events.closes.length], [1, 0], 'the server events reached no listener');
     });
 
     it('throws TypeError and RangeError at once for data JSON cannot carry and bad arguments', async () => {
@@ -714,6 +742,9 @@ describe('tonijs/client', () => {
     const calls: string[] = [];
     const remove = socket.onOpen(() => calls.push('removed'));
     remove();
+    for (const removeListener of [socket.onClose(() => calls.push('close')), socket.onReconnect(() => calls.push('reconnect')), socket.onRaw(() => calls.push('raw')), socket.onError(() => calls.push('error'))]) {
+      removeListener();
+    }
     socket.onOpen(() => {
       throw new Error('listener bug');
     });
@@ -721,7 +752,10 @@ describe('tonijs/client', () => {
     await opened(socket);
     const error = await events.errors.next(WAIT);
     assert.equal(error.code, 'handler_error');
-    assert.deepEqual(calls, ['kept']);
     assert.equal(await socket.request('echo', 1), 1);
+    (await probe.connected.next(WAIT)).send('raw text');
+    proxy.cut();
+    await events.reconnects.next(WAIT);
+    assert.deepEqual(calls, ['kept', 'kept'], 'a removed listener was called');
   });
 });
