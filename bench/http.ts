@@ -1,7 +1,8 @@
 /**
  * HTTP benchmark: requests per second of a JSON GET and a JSON POST route on toni,
- * Fastify, NestJS (Express) and bare node:http, measured with wrk on this machine.
- * Run by hand: `npm run bench:http` (see bench/README.md for the knobs).
+ * Fastify, NestJS (Express) and bare node:http, measured with wrk on this machine; then the
+ * same routes behind a guard, an interceptor and CORS on toni, against Fastify doing that work
+ * with @fastify/cors and two hooks. Run by hand: `npm run bench:http` (see bench/README.md for the knobs).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
@@ -9,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type EchoRequest, GET_PATH, POST_BODY, POST_PATH, echo, greet } from './http/workload.js';
+import { type EchoRequest, GET_PATH, PIPELINE_ORIGIN, PIPELINE_TOKEN, POST_BODY, POST_PATH, echo, greet } from './http/workload.js';
 import { expandCpuList, positiveInteger, stopProcess } from './support.js';
 
 interface ServerSpec {
@@ -19,7 +20,17 @@ interface ServerSpec {
   readonly tsconfig?: string;
   /** Imports `tonijs`, which then comes from its build or, with BENCH_TONI=source, from src/. */
   readonly usesToni?: boolean;
+  /** `pipeline`: authenticated requests from another origin, to a server with a guard, an interceptor and CORS (or their peer). */
+  readonly scenario: Scenario;
 }
+
+type Scenario = 'plain' | 'pipeline';
+
+/** What each scenario's requests carry beyond the route's own headers. */
+const SCENARIO_HEADERS: Readonly<Record<Scenario, Readonly<Record<string, string>>>> = {
+  plain: {},
+  pipeline: { authorization: PIPELINE_TOKEN, origin: PIPELINE_ORIGIN },
+};
 
 interface BenchOptions {
   readonly durationSeconds: number;
@@ -49,6 +60,7 @@ interface WrkResult {
 
 interface ServerResult {
   readonly name: string;
+  readonly scenario: Scenario;
   readonly get: WrkResult;
   readonly post: WrkResult;
 }
@@ -58,10 +70,12 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..');
 
 const SERVERS: readonly ServerSpec[] = [
-  { name: 'toni', file: 'http/toni-server.ts', usesToni: true },
-  { name: 'fastify', file: 'http/fastify-server.ts' },
-  { name: 'nestjs-express', file: 'http/nest/nest-server.ts', tsconfig: 'http/nest/tsconfig.json' },
-  { name: 'node:http', file: 'http/node-server.ts' },
+  { name: 'toni', file: 'http/toni-server.ts', usesToni: true, scenario: 'plain' },
+  { name: 'fastify', file: 'http/fastify-server.ts', scenario: 'plain' },
+  { name: 'nestjs-express', file: 'http/nest/nest-server.ts', tsconfig: 'http/nest/tsconfig.json', scenario: 'plain' },
+  { name: 'node:http', file: 'http/node-server.ts', scenario: 'plain' },
+  { name: 'toni-pipeline', file: 'http/toni-pipeline-server.ts', usesToni: true, scenario: 'pipeline' },
+  { name: 'fastify-pipeline', file: 'http/fastify-pipeline-server.ts', scenario: 'pipeline' },
 ];
 
 const options = readOptions(process.env);
@@ -69,18 +83,20 @@ assertWrkInstalled();
 if (options.toniFrom === 'build' && options.servers.some((spec) => spec.usesToni)) buildToni();
 const scratch = mkdtempSync(join(tmpdir(), 'toni-bench-'));
 try {
-  const postScript = join(scratch, 'post.lua');
-  writeFileSync(postScript, wrkPostScript(POST_BODY));
+  const postScripts = { plain: join(scratch, 'post.lua'), pipeline: join(scratch, 'post-pipeline.lua') };
+  writeFileSync(postScripts.plain, wrkPostScript(POST_BODY, SCENARIO_HEADERS.plain));
+  writeFileSync(postScripts.pipeline, wrkPostScript(POST_BODY, SCENARIO_HEADERS.pipeline));
   printSetup(options);
   const rounds: ServerResult[][] = [];
   for (let round = 1; round <= options.rounds; round++) {
     if (options.rounds > 1) console.log(`round ${round} of ${options.rounds}`);
     const results: ServerResult[] = [];
-    for (const spec of options.servers) results.push(await benchServer(spec, options, postScript));
+    for (const spec of options.servers) results.push(await benchServer(spec, options, postScripts[spec.scenario]));
     rounds.push(results);
   }
   const results = options.servers.map((_, index) => bestOf(rounds.map((round) => round[index]!)));
-  printTable(results, options);
+  printTable(results.filter((result) => result.scenario === 'plain'), options, 'toni', 'fastify', 'Plain routes');
+  printTable(results.filter((result) => result.scenario === 'pipeline'), options, 'toni-pipeline', 'fastify-pipeline', 'With a global guard, a global interceptor and CORS (Fastify: @fastify/cors, an onRequest and a preHandler hook)');
   if (results.some((result) => result.get.errors.length > 0 || result.post.errors.length > 0)) process.exitCode = 1;
 } catch (error) {
   console.error(`\nbench:http: ${error instanceof Error ? error.message : String(error)}`);
@@ -94,17 +110,18 @@ async function benchServer(spec: ServerSpec, options: BenchOptions, postScript: 
   const server = await startServer(spec, options);
   try {
     const base = `http://127.0.0.1:${server.port}`;
-    await checkAnswers(spec.name, base);
+    await checkAnswers(spec, base);
     process.stdout.write('warming up… ');
     const pid = server.child.pid!;
-    await runWrk(pid, `${base}${GET_PATH}`, undefined, options, options.warmupSeconds);
-    await runWrk(pid, `${base}${POST_PATH}`, postScript, options, options.warmupSeconds);
+    const headers = SCENARIO_HEADERS[spec.scenario];
+    await runWrk(pid, `${base}${GET_PATH}`, undefined, headers, options, options.warmupSeconds);
+    await runWrk(pid, `${base}${POST_PATH}`, postScript, headers, options, options.warmupSeconds);
     process.stdout.write('GET… ');
-    const get = await runWrk(pid, `${base}${GET_PATH}`, undefined, options, options.durationSeconds);
+    const get = await runWrk(pid, `${base}${GET_PATH}`, undefined, headers, options, options.durationSeconds);
     process.stdout.write('POST… ');
-    const post = await runWrk(pid, `${base}${POST_PATH}`, postScript, options, options.durationSeconds);
+    const post = await runWrk(pid, `${base}${POST_PATH}`, postScript, headers, options, options.durationSeconds);
     process.stdout.write('done\n');
-    return { name: spec.name, get, post };
+    return { name: spec.name, scenario: spec.scenario, get, post };
   } finally {
     await stopProcess(server.child);
   }
@@ -156,11 +173,25 @@ function buildToni(): void {
   process.stdout.write('done\n');
 }
 
-/** Every server must give the same answers, or the comparison means nothing. */
-async function checkAnswers(name: string, base: string): Promise<void> {
-  const get = await fetch(`${base}${GET_PATH}`);
+/**
+ * Every server must give the same answers, or the comparison means nothing. Pipeline servers
+ * must also allow the origin, and refuse a request without the token: proof that the work is done.
+ */
+async function checkAnswers(spec: ServerSpec, base: string): Promise<void> {
+  const { name } = spec;
+  const headers = SCENARIO_HEADERS[spec.scenario];
+  const get = await fetch(`${base}${GET_PATH}`, { headers });
+  const post = await fetch(`${base}${POST_PATH}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: POST_BODY });
+  if (spec.scenario === 'pipeline') {
+    for (const [route, response] of [[`GET ${GET_PATH}`, get], [`POST ${POST_PATH}`, post]] as const) {
+      const allowed = response.headers.get('access-control-allow-origin');
+      if (allowed !== PIPELINE_ORIGIN) throw new Error(`${name} answered ${route} with access-control-allow-origin ${String(allowed)}; expected ${PIPELINE_ORIGIN}.`);
+    }
+    const anonymous = await fetch(`${base}${GET_PATH}`, { headers: { origin: PIPELINE_ORIGIN } });
+    await anonymous.arrayBuffer();
+    if (anonymous.status !== 401) throw new Error(`${name} answered GET ${GET_PATH} without a token with ${anonymous.status}; expected 401.`);
+  }
   await expectJson(name, `GET ${GET_PATH}`, get, greet());
-  const post = await fetch(`${base}${POST_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: POST_BODY });
   await expectJson(name, `POST ${POST_PATH}`, post, echo(JSON.parse(POST_BODY) as EchoRequest));
 }
 
@@ -172,9 +203,10 @@ async function expectJson(name: string, route: string, response: Response, expec
   }
 }
 
-async function runWrk(serverPid: number, url: string, script: string | undefined, options: BenchOptions, seconds: number): Promise<WrkResult> {
+async function runWrk(serverPid: number, url: string, script: string | undefined, headers: Readonly<Record<string, string>>, options: BenchOptions, seconds: number): Promise<WrkResult> {
   const wrkArgs = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${seconds}s`, '--latency'];
   if (script !== undefined) wrkArgs.push('-s', script);
+  else for (const [name, value] of Object.entries(headers)) wrkArgs.push('-H', `${name}: ${value}`);
   wrkArgs.push(url);
   const [command, args] = pinned('wrk', wrkArgs, options.pinning?.wrk);
   const cpuBefore = cpuSeconds(serverPid);
@@ -210,7 +242,7 @@ function cpuSeconds(pid: number): number | undefined {
  */
 function bestOf(runs: readonly ServerResult[]): ServerResult {
   const best = (route: 'get' | 'post') => runs.map((run) => run[route]).reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
-  return { name: runs[0]!.name, get: best('get'), post: best('post') };
+  return { name: runs[0]!.name, scenario: runs[0]!.scenario, get: best('get'), post: best('post') };
 }
 
 function parseWrk(output: string): Omit<WrkResult, 'cpuMicrosPerRequest'> & { requests: number } {
@@ -227,9 +259,10 @@ function parseWrk(output: string): Omit<WrkResult, 'cpuMicrosPerRequest'> & { re
   return { requestsPerSecond: Number(rate[1]), p99Ms: Number(p99[1]) * scale, errors, requests: Number(requests[1]) };
 }
 
-function wrkPostScript(body: string): string {
-  // A Lua long string, so the JSON needs no escaping.
-  return `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${body}]==]\n`;
+function wrkPostScript(body: string, headers: Readonly<Record<string, string>>): string {
+  // Lua long strings, so the JSON and the header values need no escaping.
+  const extra = Object.entries(headers).map(([name, value]) => `wrk.headers["${name}"] = [==[${value}]==]\n`).join('');
+  return `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n${extra}wrk.body = [==[${body}]==]\n`;
 }
 
 function pinned(command: string, args: readonly string[], cpu: number | undefined): [string, string[]] {
@@ -248,8 +281,10 @@ function printSetup(options: BenchOptions): void {
   );
 }
 
-function printTable(results: readonly ServerResult[], options: BenchOptions): void {
-  const baseline = results.find((result) => result.name === 'toni');
+function printTable(results: readonly ServerResult[], options: BenchOptions, toniName: string, fastifyName: string, title: string): void {
+  if (results.length === 0) return;
+  console.log(`\n${title}:`);
+  const baseline = results.find((result) => result.name === toniName);
   const columns = (run: WrkResult, base: number | undefined) => [
     formatRate(run.requestsPerSecond),
     base === undefined ? '—' : `${(run.requestsPerSecond / base).toFixed(2)}×`,
@@ -271,10 +306,18 @@ function printTable(results: readonly ServerResult[], options: BenchOptions): vo
       if (run.errors.length > 0) console.log(`! ${result.name} ${route}: ${run.errors.join(', ')}`);
     }
   }
-  const fastify = results.find((result) => result.name === 'fastify');
+  const fastify = results.find((result) => result.name === fastifyName);
   if (baseline !== undefined && fastify !== undefined) {
-    const ahead = (route: 'get' | 'post') => baseline[route].requestsPerSecond >= fastify[route].requestsPerSecond;
-    console.log(`\ntoni ≥ fastify: GET ${ahead('get') ? 'yes' : 'no'}, POST ${ahead('post') ? 'yes' : 'no'} (${options.rounds > 1 ? `best of ${options.rounds} rounds` : 'one round'} of ${options.durationSeconds}s per route; differences under ~5% are noise)`);
+    const ratio = (route: 'get' | 'post') => (baseline[route].requestsPerSecond / fastify[route].requestsPerSecond).toFixed(2);
+    const cpu = (route: 'get' | 'post') => {
+      const ours = baseline[route].cpuMicrosPerRequest;
+      const theirs = fastify[route].cpuMicrosPerRequest;
+      return ours === undefined || theirs === undefined ? '' : `, CPU/req ${(theirs / ours).toFixed(2)}×`;
+    };
+    console.log(
+      `\n${toniName} vs ${fastifyName}: GET ${ratio('get')}×${cpu('get')}, POST ${ratio('post')}×${cpu('post')} ` +
+        `(req/s ratio, and ${fastifyName}'s CPU per request over ${toniName}'s; ${options.rounds > 1 ? `best of ${options.rounds} rounds` : 'one round'} of ${options.durationSeconds}s per route; differences under ~5% are noise)`,
+    );
   }
 }
 

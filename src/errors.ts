@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   TONI_ERR_DUPLICATE_GATEWAY: 'Two gateways serve the same path.',
   TONI_ERR_DUPLICATE_EVENT: 'Two @On handlers of one gateway handle the same event.',
   TONI_ERR_WS_ADAPTER: 'The WebSocket adapter cannot work with this application.',
+  TONI_ERR_INVALID_PIPELINE: 'A guard, interceptor, exception filter or middleware is not what its role needs.',
   TONI_ERR_LISTEN_FAILED: 'The HTTP server could not listen on the requested address.',
 } as const;
 

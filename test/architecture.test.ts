@@ -21,7 +21,7 @@ async function imports(folder: string): Promise<{ file: string; specifiers: stri
 describe('architecture', () => {
   it('keeps the core free of node:http, ws and Redis: adapters depend on the core, never the reverse', async () => {
     const forbidden = /^(node:http|node:https|node:net|ws|ioredis|redis)$|platform\/|\/redis\//;
-    for (const folder of ['di', 'http', 'websocket', 'broadcast']) {
+    for (const folder of ['di', 'pipeline', 'http', 'websocket', 'broadcast']) {
       for (const { file, specifiers } of await imports(folder)) {
         const wrong = specifiers.filter((specifier) => forbidden.test(specifier));
         assert.deepEqual(wrong, [], `${file} imports ${wrong.join(', ')}`);
@@ -30,7 +30,7 @@ describe('architecture', () => {
   });
 
   it('lets only tonijs/redis load the Redis client', async () => {
-    for (const folder of ['di', 'http', 'websocket', 'broadcast', 'app', 'platform', 'testing']) {
+    for (const folder of ['di', 'pipeline', 'http', 'websocket', 'broadcast', 'app', 'platform', 'testing']) {
       for (const { file, specifiers } of await imports(folder)) {
         assert.ok(!specifiers.includes('ioredis'), `${file} imports ioredis`);
       }

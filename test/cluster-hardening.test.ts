@@ -64,6 +64,9 @@ class StandInState implements LocalState {
     return 0;
   }
   presenceChanged(): void {}
+  deliverKept(): number {
+    return 0;
+  }
 }
 
 function levels(entries: readonly LogEntry[], level: string): LogEntry[] {

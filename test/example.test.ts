@@ -187,6 +187,7 @@ describe('the example chat app', () => {
     const response = await fetch(`${app.getUrl()}/`);
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.ok(response.headers.get('etag') !== null, 'served by useStaticAssets, with a validator');
     const html = await response.text();
     assert.match(html, /<title>toni chat<\/title>/);
     assert.match(html, /import \{ connect \} from '\/tonijs-client\.js'/);

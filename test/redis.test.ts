@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { Injectable, Module, ToniError, ToniFactory, type ToniApplication } from 'tonijs';
+import { Injectable, Module, ToniError, ToniFactory, type ToniApplication, inject } from 'tonijs';
 import { WsAdapter } from 'tonijs/node';
 import { PROTOCOL_VERSION, RedisTransport } from 'tonijs/redis';
-import { BroadcastModule, BroadcastService, type Gateway, type WsClient } from 'tonijs/websocket';
+import { BroadcastModule, BroadcastService, ConnectionManager, PresenceService, type Gateway, type WsClient } from 'tonijs/websocket';
 import { captureLogger, withTimeout, waitUntil } from './support/async.js';
 import { RedisServer } from './support/redis-server.js';
 import { type TestClient, connect } from './support/ws-client.js';
@@ -65,12 +65,16 @@ class ChildInstance {
   }
 }
 
+/** As the child's: joins `?room=`, tracks `?presence=<key>` there, then greets the client with its id. */
 @Injectable()
 class ChatGateway implements Gateway {
   readonly path = '/chat';
+  private readonly presence = inject(PresenceService);
   async onConnect(client: WsClient) {
     const room = client.handshake.query.get('room');
+    const key = client.handshake.query.get('presence');
     if (room) await client.join(room);
+    if (room && key) await this.presence.track(client, room, key);
     await client.send(`hello ${client.id}`);
   }
   onMessage() {}
@@ -93,8 +97,8 @@ describe('RedisTransport across processes', () => {
     await redis.stop();
   });
 
-  async function localInstance(options: { logger?: ReturnType<typeof captureLogger> } = {}) {
-    const transport = new RedisTransport({ url: redis.url, heartbeatInterval: HEARTBEAT, instanceTimeout: INSTANCE_TIMEOUT, operationTimeout: 500 });
+  async function localInstance(options: { logger?: ReturnType<typeof captureLogger>; operationTimeout?: number } = {}) {
+    const transport = new RedisTransport({ url: redis.url, heartbeatInterval: HEARTBEAT, instanceTimeout: INSTANCE_TIMEOUT, operationTimeout: options.operationTimeout ?? 500 });
     @Module({ imports: [BroadcastModule.forRoot({ transport })], providers: [ChatGateway] })
     class LocalModule {}
     const app = await ToniFactory.create(LocalModule, undefined, { logger: options.logger ?? false });
@@ -102,7 +106,7 @@ describe('RedisTransport across processes', () => {
     const ws = new WsAdapter();
     app.useWebSocketAdapter(ws);
     await app.listen(0, '127.0.0.1');
-    return { app, transport, broadcast: app.get(BroadcastService), wsUrl: ws.getUrl('/chat') };
+    return { app, transport, broadcast: app.get(BroadcastService), presence: app.get(PresenceService), manager: app.get(ConnectionManager), wsUrl: ws.getUrl('/chat') };
   }
 
   /** Connects a client and returns it with its id (from the gateway's greeting). */
@@ -279,8 +283,79 @@ describe('RedisTransport across processes', () => {
     assert.deepEqual(logger.entries.filter((entry) => entry.level === 'error' || entry.level === 'warn'), []);
   });
 
+  describe('presence and operations when an instance dies', () => {
+    const presenceEvent = (joins: string[], leaves: string[]) =>
+      JSON.stringify({ event: 'presence', data: { room: 'lobby', joins: joins.map((key) => ({ key, meta: null })), leaves: leaves.map((key) => ({ key, meta: null })) } });
+
+    /** Joins the lobby as `key`: its greeting and the news of its own arrival come in either order. */
+    async function member(url: string, key: string): Promise<TestClient> {
+      const opened = await connect(`${url}?room=lobby&presence=${key}`);
+      clients.push(opened);
+      const [first, second] = await opened.texts(2);
+      const greeting = [first, second].find((text) => text!.startsWith('hello '));
+      assert.ok(greeting !== undefined, `a greeting among ${first} | ${second}`);
+      assert.equal([first, second].find((text) => text !== greeting), presenceEvent([key], []));
+      return opened;
+    }
+
+    it('a SIGKILLed instance’s members leave within instanceTimeout, announced once; operations do not wait for it', async () => {
+      const logger = captureLogger();
+      const local = await localInstance({ logger, operationTimeout: 5_000 });
+      const child = await ChildInstance.spawn(redis.url);
+      children.push(child);
+      const ann = { client: await member(local.wsUrl, 'ann') };
+      await member(child.wsUrl, 'bob');
+      assert.equal(await ann.client.nextText(), presenceEvent(['bob'], []));
+      assert.deepEqual(sortedKeys(local.presence.list('lobby')), ['ann', 'bob']);
+      assert.deepEqual(sortedKeys(await child.command<{ key: string }[]>('presence', { room: 'lobby' })), ['ann', 'bob']);
+
+      await child.kill();
+      // The operation goes out while the dead instance still counts as live: it resolves once that
+      // instance is taken for dead (instanceTimeout, 600 ms), long before operationTimeout (5 s).
+      const started = Date.now();
+      assert.equal(await local.broadcast.to('lobby').join('after'), 1);
+      assert.ok(Date.now() - started < 4_000, `the join resolved after ${Date.now() - started} ms`);
+      assert.equal(await ann.client.nextText(), presenceEvent([], ['bob']));
+      await local.broadcast.broadcastText('sentinel');
+      assert.equal(await ann.client.nextText(), 'sentinel', 'the leave came once');
+      assert.deepEqual(sortedKeys(local.presence.list('lobby')), ['ann']);
+      assert.equal(await local.broadcast.getClientCount(), 1);
+      assert.deepEqual(logger.entries.filter((entry) => /did not confirm/.test(entry.message ?? '')), [], 'the dead instance was not waited for');
+    });
+
+    it('a Redis restart rebuilds the state: the members of an instance that died meanwhile leave once, the others stay without news', async () => {
+      const logger = captureLogger();
+      const local = await localInstance({ logger });
+      const survivor = await ChildInstance.spawn(redis.url);
+      const doomed = await ChildInstance.spawn(redis.url);
+      children.push(survivor, doomed);
+      const ann = { client: await member(local.wsUrl, 'ann') };
+      await member(survivor.wsUrl, 'sam');
+      assert.equal(await ann.client.nextText(), presenceEvent(['sam'], []));
+      await member(doomed.wsUrl, 'dan');
+      assert.equal(await ann.client.nextText(), presenceEvent(['dan'], []));
+
+      await redis.kill();
+      await doomed.kill();
+      await redis.restart();
+      await logger.waitFor((entry) => /^Redis is reachable again/.test(entry.message ?? ''), 10_000, 'the local instance to reconnect');
+      // The dead instance cannot send its state again: it leaves once instanceTimeout has passed.
+      assert.equal(await ann.client.nextText(5_000), presenceEvent([], ['dan']));
+      await waitUntil(async () => (await survivor.command<number>('count')) === 2, 10_000, 'the survivor to see the two live clients');
+      await local.broadcast.broadcastText('sentinel');
+      assert.equal(await ann.client.nextText(), 'sentinel', 'no spurious leave or join for the members that stayed');
+      assert.deepEqual(sortedKeys(local.presence.list('lobby')), ['ann', 'sam']);
+      assert.deepEqual(sortedKeys(await survivor.command<{ key: string }[]>('presence', { room: 'lobby' })), ['ann', 'sam'], 'no ghost member on the survivor');
+      assert.equal(await local.broadcast.getClientCount(), 2);
+    });
+  });
+
   it('rejects invalid options with TONI_ERR_INVALID_OPTION', () => {
     assert.throws(() => new RedisTransport({ heartbeatInterval: 0 }), (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_INVALID_OPTION');
     assert.throws(() => new RedisTransport({ heartbeatInterval: 5_000, instanceTimeout: 1_000 }), /must be shorter than instanceTimeout/);
   });
 });
+
+function sortedKeys(members: readonly { key: string }[]): string[] {
+  return members.map((member) => member.key).sort();
+}

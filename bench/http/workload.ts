@@ -40,3 +40,16 @@ export function announce(port: number): void {
   process.once('SIGTERM', () => process.exit(0));
   process.stdout.write(`${port}\n`);
 }
+
+/**
+ * The pipeline scenario: the same routes behind authentication (a bearer token checked on every
+ * request, the user kept for the handler), a per-request hook around the handler (a call
+ * counter) and CORS for one allowed origin. wrk sends both headers on every request.
+ */
+export const PIPELINE_TOKEN = 'Bearer bench-token';
+export const PIPELINE_ORIGIN = 'https://app.example.com';
+
+/** The benchmark's "user store": the user a token belongs to, or undefined. */
+export function userFor(authorization: string | null | undefined): { id: string } | undefined {
+  return authorization === PIPELINE_TOKEN ? { id: 'bench' } : undefined;
+}

@@ -7,7 +7,6 @@ import { ClientModuleController } from './client-module.controller.js';
 import { EchoGateway } from './echo.gateway.js';
 import { EventsController } from './events.controller.js';
 import { NotificationService } from './notification.service.js';
-import { PageController } from './page.controller.js';
 import { SecureGateway } from './secure.gateway.js';
 
 /** Options of `AppModule.forRoot`. */
@@ -20,7 +19,7 @@ export interface AppModuleOptions {
 
 /** The whole example: three gateways, the HTTP endpoints, and what they share. */
 @Module({
-  controllers: [PageController, ClientModuleController, EventsController],
+  controllers: [ClientModuleController, EventsController],
   providers: [ChatGateway, EchoGateway, SecureGateway, NotificationService, AuthService, BackgroundJobs],
 })
 export class AppModule {

@@ -34,6 +34,7 @@ export async function createChatApp(options: ChatAppOptions = {}): Promise<ToniA
     { logger: options.logger },
   );
   app.useWebSocketAdapter(new WsAdapter({ maxPayload: 64 * 1024 }));
+  app.useStaticAssets(new URL('./public', import.meta.url));   // the chat page, public/index.html, at /
   startHeartbeat(app, options.heartbeatInterval ?? 30_000);
   return app;
 }

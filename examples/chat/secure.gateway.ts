@@ -1,25 +1,20 @@
-import { Injectable, inject } from 'tonijs';
-import type { Gateway, WsClient, WsHandshake, WsMessage } from 'tonijs/websocket';
-import { AuthService, User } from './auth.service.js';
+import { Injectable, UseGuards, inject } from 'tonijs';
+import type { Gateway, WsClient, WsMessage } from 'tonijs/websocket';
+import { User } from './auth.service.js';
 import { NotificationService } from './notification.service.js';
+import { SignedInGuard } from './signed-in.guard.js';
 
 /**
- * For signed-in operators: the handshake needs `Authorization: Bearer <token>` (refused with
- * HTTP 401 otherwise, before any WebSocket exists). What an operator sends is announced to
- * every connected client (an `announcement` event from them).
+ * For signed-in operators: `SignedInGuard` runs at the handshake and needs
+ * `Authorization: Bearer <token>` (refused with HTTP 401 otherwise, before any WebSocket
+ * exists). What an operator sends is announced to every connected client (an `announcement`
+ * event from them).
  */
+@UseGuards(SignedInGuard)                                // on a gateway class: the handshake
 @Injectable()
 export class SecureGateway implements Gateway {
   readonly path = '/secure';
-  private readonly auth = inject(AuthService);
   private readonly notifications = inject(NotificationService);
-
-  async onHandshake(handshake: WsHandshake) {
-    const header = handshake.headers.get('authorization');
-    if (!header || !this.auth.verify(header)) return false;        // refused: HTTP 401, never upgraded
-    handshake.setMetadata(User, this.auth.userFor(header));           // typed, per client
-    return true;
-  }
 
   async onConnect(client: WsClient) {
     const user = client.getMetadata(User);

@@ -1,11 +1,17 @@
-import type { Container } from '../di/container.js';
+import type { Container, ModuleNode } from '../di/container.js';
 import { callLifecycleHook } from '../di/lifecycle.js';
 import type { Token } from '../di/token.js';
 import { ToniError } from '../errors.js';
-import type { HttpAdapter, ListenAddress } from '../http/adapter.js';
-import type { RequestHandler } from '../http/request-handler.js';
+import type { HttpAdapter, ListenAddress, StaticAssetsOptions } from '../http/adapter.js';
+import { Cors, type CorsOptions } from '../http/cors.js';
+import type { Middleware } from '../http/middleware.js';
+import type { RequestHandler, StaticMount } from '../http/request-handler.js';
+import { joinPaths } from '../http/router.js';
 import type { Logger } from '../logger.js';
+import type { GatewayChains, PipelineResolver } from '../pipeline/chain.js';
+import type { EnhancerRef, ExceptionFilter, Guard, Interceptor } from '../pipeline/enhancers.js';
 import type { WebSocketAdapter } from '../websocket/adapter.js';
+import type { ScopedRoute } from './routes.js';
 
 /** Options of `ToniFactory.create`. */
 export interface ToniApplicationOptions {
@@ -22,6 +28,10 @@ export interface ApplicationParts {
   container: Container;
   http: HttpAdapter;
   handler: RequestHandler;
+  routes: readonly ScopedRoute[];
+  pipeline: PipelineResolver<ModuleNode>;
+  /** The module of every instance, whose injection context its guards and interceptors use. */
+  scopes: ReadonlyMap<unknown, ModuleNode>;
   logger: Logger;
   shutdownTimeout: number;
   defaultWebSocketAdapter: () => Promise<WebSocketAdapter>;
@@ -46,6 +56,9 @@ export class ToniApplication {
   #webSocketAdapter: WebSocketAdapter | undefined;
   #closed: Promise<void> | undefined;
   #signalHandlers = new Map<string, () => void>();
+  readonly #middleware: Middleware[] = [];
+  readonly #statics: StaticMount[] = [];
+  #cors: Cors | undefined;
 
   /** @internal created by `ToniFactory.create` */
   constructor(parts: ApplicationParts) {
@@ -75,6 +88,86 @@ export class ToniApplication {
   }
 
   /**
+   * Adds middleware around every HTTP request (unknown routes, CORS preflights and static files
+   * included), before routing; the first added is outermost. Before `listen`.
+   *
+   * @example
+   * app.use(async (ctx, next) => {
+   *   const response = await next();
+   *   return HttpResponse.from(response).header('x-request-id', randomUUID()).build();
+   * });
+   * app.use(fromNodeMiddleware(helmet()));   // any Express/Connect middleware (tonijs/node)
+   */
+  use(...middleware: Middleware[]): this {
+    this.#assertConfigurable('use()');
+    for (const fn of middleware) {
+      if (typeof fn !== 'function') {
+        throw new ToniError(
+          'TONI_ERR_INVALID_PIPELINE',
+          `use() takes middleware functions (ctx, next) => HttpResponse, got ${fn === undefined ? 'undefined' : typeof fn}. For Express/Connect middleware, wrap it: app.use(fromNodeMiddleware(fn)) (tonijs/node).`,
+        );
+      }
+    }
+    this.#middleware.push(...middleware);
+    return this;
+  }
+
+  /**
+   * Answers CORS preflights for every path and adds the CORS headers the options allow to every
+   * response. The options are the `cors` package's, with its meanings. Once, before `listen`.
+   *
+   * @example
+   * app.enableCors({ origin: ['https://app.example.com'], credentials: true });
+   */
+  enableCors(options: CorsOptions = {}): this {
+    this.#assertConfigurable('enableCors()');
+    if (this.#cors !== undefined) throw new ToniError('TONI_ERR_APP_STATE', 'enableCors() was called twice: call it once, with every option.');
+    this.#cors = new Cors(options);
+    return this;
+  }
+
+  /**
+   * Serves the files of `dir` under `options.prefix` (default `/`) for GET and HEAD requests no
+   * route answers: MIME types, `ETag`/`Last-Modified` and 304, `Range` and 206, streamed; never a
+   * file outside `dir` (`..`, encoded or not, and symlinks that point out are not found). Before `listen`.
+   *
+   * @example
+   * app.useStaticAssets(new URL('./public', import.meta.url), { prefix: '/static' });
+   */
+  useStaticAssets(dir: string | URL, options: StaticAssetsOptions = {}): this {
+    this.#assertConfigurable('useStaticAssets()');
+    const http = this.#parts.http;
+    if (http.staticAssets === undefined) {
+      throw new ToniError('TONI_ERR_INVALID_OPTION', `useStaticAssets() needs an HTTP adapter that serves files, as NodeHttpAdapter does; ${http.constructor.name} does not.`);
+    }
+    const prefix = options.prefix ?? '/';
+    if (typeof prefix !== 'string') throw new ToniError('TONI_ERR_INVALID_OPTION', `useStaticAssets(): prefix must be a path such as '/static', got ${String(prefix)}.`);
+    this.#statics.push({ prefix: joinPaths('', prefix), assets: http.staticAssets(dir, options) });
+    return this;
+  }
+
+  /**
+   * Guards for every route, every gateway's handshake and every `@On` event; classes are
+   * created in the root module (they can `inject()`), instances work too. Before `listen`.
+   *
+   * @example
+   * app.useGlobalGuards(AuthGuard);
+   */
+  useGlobalGuards(...guards: EnhancerRef<Guard>[]): this {
+    return this.#addGlobal('guard', guards, 'useGlobalGuards()');
+  }
+
+  /** Interceptors for every route and every `@On` event. Before `listen`. @example app.useGlobalInterceptors(TimingInterceptor); */
+  useGlobalInterceptors(...interceptors: EnhancerRef<Interceptor>[]): this {
+    return this.#addGlobal('interceptor', interceptors, 'useGlobalInterceptors()');
+  }
+
+  /** Exception filters for every route, handshake and `@On` event, asked after the class's and method's own. Before `listen`. @example app.useGlobalFilters(DomainErrorFilter); */
+  useGlobalFilters(...filters: EnhancerRef<ExceptionFilter>[]): this {
+    return this.#addGlobal('filter', filters, 'useGlobalFilters()');
+  }
+
+  /**
    * Starts serving HTTP (and WebSockets, when gateways exist). Port 0 picks a free port.
    * Resolves with the URL once listening.
    */
@@ -87,6 +180,7 @@ export class ToniApplication {
     }
     this.#listening = true;
     const { http, handler, logger, container } = this.#parts;
+    this.#compilePipeline();
     if (this.#webSocketAdapter === undefined && this.#parts.hasGateways) {
       this.#webSocketAdapter = await this.#parts.defaultWebSocketAdapter();
     }
@@ -98,7 +192,7 @@ export class ToniApplication {
     }
     if (this.#webSocketAdapter !== undefined) {
       const instances = [...container.instances()].map((entry) => entry.instance);
-      await this.#webSocketAdapter.bind({ http, address: this.#address, instances, logger });
+      await this.#webSocketAdapter.bind({ http, address: this.#address, instances, logger, pipeline: this.#gatewayChains() });
     }
     this.#state = 'listening';
     logger.info({ url: this.getUrl() }, 'toni application listening');
@@ -165,6 +259,40 @@ export class ToniApplication {
       onError: (error, name) => logger.error({ err: error }, `onApplicationShutdown of ${name} failed`),
     });
     this.#state = 'closed';
+  }
+
+  #assertConfigurable(what: string): void {
+    if (this.#state !== 'ready' || this.#listening) throw new ToniError('TONI_ERR_APP_STATE', `${what} must be called before listen().`);
+  }
+
+  #addGlobal(kind: 'guard' | 'interceptor' | 'filter', refs: readonly unknown[], what: string): this {
+    this.#assertConfigurable(what);
+    try {
+      this.#parts.pipeline.addGlobal(kind, refs, what);
+    } catch (error) {
+      if (error instanceof TypeError) throw new ToniError('TONI_ERR_INVALID_PIPELINE', `${error.message}.`);
+      throw error;
+    }
+    return this;
+  }
+
+  /** Each route's chain, composed once: a route without one keeps the fast path. */
+  #compilePipeline(): void {
+    const { pipeline, routes, handler } = this.#parts;
+    for (const { route, scope } of routes) {
+      route.chain = pipeline.route(route.type, route.handler, scope, route.name);
+      route.plain = route.chain === undefined && route.paramsSchema === undefined && route.querySchema === undefined;
+    }
+    handler.configure({ middleware: [...this.#middleware], cors: this.#cors, statics: [...this.#statics] });
+  }
+
+  #gatewayChains(): GatewayChains {
+    const { pipeline, scopes } = this.#parts;
+    const scopeOf = (gateway: object): ModuleNode => scopes.get(gateway) ?? this.#parts.container.root;
+    return {
+      handshake: (gateway) => pipeline.handshake(gateway.constructor, scopeOf(gateway), gateway.constructor.name),
+      event: (gateway, method) => pipeline.event(gateway.constructor, method, scopeOf(gateway), `${gateway.constructor.name}.${method.name}`),
+    };
   }
 
   #removeSignalHandlers(): void {

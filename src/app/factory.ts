@@ -1,4 +1,4 @@
-import { Container, type ProviderOverride } from '../di/container.js';
+import { Container, type ModuleNode, type ProviderOverride } from '../di/container.js';
 import { callLifecycleHook } from '../di/lifecycle.js';
 import type { DynamicModule } from '../di/module.js';
 import type { Class, Token } from '../di/token.js';
@@ -6,6 +6,7 @@ import { ToniError } from '../errors.js';
 import type { HttpAdapter } from '../http/adapter.js';
 import { RequestHandler } from '../http/request-handler.js';
 import { ConsoleLogger, LOGGER, silentLogger } from '../logger.js';
+import { PipelineResolver } from '../pipeline/chain.js';
 import { findGateways } from '../websocket/gateway-host.js';
 import type { WebSocketAdapter } from '../websocket/adapter.js';
 import { type ToniApplicationOptions, ToniApplication } from './application.js';
@@ -49,14 +50,29 @@ export async function createApplication(
   }
 
   const container = await Container.create(rootModule, { globalProviders: [{ provide: LOGGER, useValue: logger }], overrides });
-  const router = buildRouter(container, bodyLimit);
+  const { router, routes } = buildRouter(container, bodyLimit);
   const gateways = findGateways([...container.instances()].map((entry) => entry.instance));
+  const scopes = new Map<unknown, ModuleNode>();
+  for (const { instance, module } of container.instances()) scopes.set(instance, module);
+  const pipeline = new PipelineResolver<ModuleNode>((type, scope, where) => container.instantiateFor(type, scope, [scope.name, where]), container.root);
+  // The guards, interceptors and filters that decorators name are created now, so that a missing
+  // provider fails here; the chains are composed at listen(), once the global ones are known.
+  for (const { route, scope } of routes) pipeline.route(route.type, route.handler, scope, route.name);
+  for (const entry of gateways) {
+    const scope = scopes.get(entry.gateway)!;
+    const type = (entry.gateway as object).constructor;
+    pipeline.handshake(type, scope, entry.name);
+    for (const handler of entry.events?.values() ?? []) pipeline.event(type, handler.method, scope, handler.name);
+  }
   await callLifecycleHook(container, 'onModuleInit');
   await callLifecycleHook(container, 'onApplicationBootstrap');
   return new ToniApplication({
     container,
     http: httpAdapter ?? (await defaultHttpAdapter()),
     handler: new RequestHandler(router, logger),
+    routes,
+    pipeline,
+    scopes,
     logger,
     shutdownTimeout,
     hasGateways: gateways.length > 0,

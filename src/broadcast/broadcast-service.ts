@@ -114,7 +114,7 @@ export class BroadcastTarget<E extends EventMap = AnyEvents> {
    */
   emit<K extends EventName<E, 'server'>>(event: K, ...data: EventArgs<E, 'server', K>): Promise<void> {
     assertEventName(event);
-    return this.#manager.broadcast(this.#filter, WsMessage.text(eventEnvelope(event, data[0])));
+    return this.#manager.emit(this.#filter, eventEnvelope(event, data[0]));
   }
 
   /** Sends any message kind to every client of this target. */

@@ -1,9 +1,10 @@
 import { ToniError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { type HistoryOptions, type KeepRequest, MemoryHistory, type Position, type ReadResult } from './history.js';
 import { type PresenceChange, PresenceIndex } from './presence-index.js';
 import { Replica } from './replica.js';
 import { type Describe, ThrottledLog, plural } from './throttled-log.js';
-import type { BroadcastTransport, Channel, ClusterOptions, TransportLink } from './transport.js';
+import type { BroadcastTransport, Channel, ClusterOptions, KeptRecord, TransportLink } from './transport.js';
 import {
   type ClientEntry,
   type Decoded,
@@ -12,11 +13,14 @@ import {
   type MessagePacket,
   type Operation,
   PROTOCOL_VERSION,
+  type KeptPacket,
   type Packet,
   type PresenceEntry,
   decodeEnvelope,
   encodeEnvelope,
   envelopePrefix,
+  keptEnvelopeParts,
+  keptPacketParts,
 } from './wire.js';
 
 /** What the cluster layer needs of its own instance: the local registry. */
@@ -32,7 +36,18 @@ export interface LocalState {
   apply(filter: MessageFilter, operation: Operation): Promise<number>;
   /** Presence changed because of other instances (their deltas, states, or death). */
   presenceChanged(changes: readonly PresenceChange[]): void;
+  /** Delivers a kept emit (from this instance's store, or another instance) to the matching local clients. */
+  deliverKept(packet: KeptPacket): number;
 }
+
+/** What became of an emit the history was asked to keep. */
+export type KeepOutcome =
+  /** Kept now (an in-process store): deliver it here; the others get it from the cluster layer. */
+  | { readonly kind: 'kept'; readonly packet: KeptPacket }
+  /** On its way to the shared store: every instance, this one included, delivers it when the store publishes it. */
+  | { readonly kind: 'queued' }
+  /** The store cannot be reached: deliver it unkept; the stream's history is marked incomplete. */
+  | { readonly kind: 'unkept' };
 
 /** What the cluster layer has in flight and has dropped since it started. */
 export interface ClusterStats {
@@ -158,6 +173,12 @@ export class Cluster {
   readonly #waiters = new Set<Waiter>();
   readonly #requests = new Map<number, Request>();
   #nextRequest = 1;
+  #history: HistoryOptions | undefined;
+  #memory: MemoryHistory | undefined;
+  /** Records for the shared store, kept and published once per turn. */
+  #keep: KeptRecord[] = [];
+  /** Streams whose emits went out unkept while the store was unreachable: their epoch changes on its return. */
+  readonly #broken = new Set<string>();
   /** While starting: called when a state arrives, until every instance already there has sent its own. */
   #discovered: (() => boolean) | undefined;
 
@@ -263,6 +284,49 @@ export class Cluster {
     for (const [id, request] of this.#requests) this.#finish(id, request);
     await this.#transport.detach();
     this.#problems.flush();
+  }
+
+  /** Turns on the history (`BroadcastModule.forRoot({ history })`). */
+  enableHistory(options: HistoryOptions): void {
+    this.#history = options;
+    if (this.#transport.history === undefined) this.#memory = this.#transport.memoryHistory ?? new MemoryHistory();
+  }
+
+  /** Whether `enableHistory` was called. */
+  get keepsHistory(): boolean {
+    return this.#history !== undefined;
+  }
+
+  /** Keeps an emit to a stream (a room, or everyone) in the history; says who delivers it. */
+  keep(request: KeepRequest): KeepOutcome {
+    const history = this.#history!;
+    if (this.#memory !== undefined) {
+      const position = this.#memory.append(request, history.size);
+      const packet: KeptPacket = { stream: request.stream, offset: position.offset, epoch: position.epoch, body: request.body, except: request.except, gateway: request.gateway };
+      if (!this.solo && !this.#detached) this.#queue({ type: 'kept', packet });
+      return { kind: 'kept', packet };
+    }
+    if (this.#detached || this.#health === 'down' || this.#backlogFull(0)) {
+      this.#broken.add(request.stream);
+      return { kind: 'unkept' };
+    }
+    this.#keep.push({ ...keptPacketParts(request), stream: request.stream, body: request.body, except: request.except, gateway: request.gateway });
+    this.#schedule();
+    return { kind: 'queued' };
+  }
+
+  /** The entries of `stream` after `after`; `lost` when the history cannot say (gone, or the store unreachable). */
+  async read(stream: string, after: Position): Promise<ReadResult> {
+    const history = this.#history!;
+    if (this.#memory !== undefined) return this.#memory.read(stream, after, history.ttl);
+    const store = this.#transport.history!;
+    if (this.#health === 'down') return { kind: 'lost', epoch: '', offset: 0 };
+    try {
+      return await this.#bounded(store.read(stream, after, history));
+    } catch (error) {
+      if (!(error instanceof OperationTimeout)) this.#problems.report('failed', this.#describeFailure(error, 'read the history of'));
+      return { kind: 'lost', epoch: '', offset: 0 };
+    }
   }
 
   /** Sends a message to the matching clients of every other instance. */
@@ -412,7 +476,43 @@ export class Cluster {
     }
     publishRun();
     sendDirect();
+    if (this.#keep.length > 0) sent.push(this.#keepNow());
     return Promise.all(sent);
+  }
+
+  /** The turn's kept emits, in one call to the shared store (which publishes them to every instance). */
+  #keepNow(): Promise<unknown> {
+    const records = this.#keep;
+    this.#keep = [];
+    const store = this.#transport.history!;
+    if (this.#health === 'down') {
+      for (const record of records) this.#broken.add(record.stream);
+      return this.#drop(records.length);
+    }
+    const { head, tail } = keptEnvelopeParts(this.#instanceId);
+    const bytes = records.reduce((sum, record) => sum + record.body.length, 0);
+    this.#pendingPublishes++;
+    this.#pendingBytes += bytes;
+    let kept: Promise<void>;
+    try {
+      kept = store.keep(records, head, tail, this.#history!);
+    } catch (error) {
+      kept = Promise.reject(error);
+    }
+    kept.then(
+      () => {
+        this.#settled(bytes);
+        this.#answered();
+      },
+      () => this.#settled(bytes),
+    );
+    return this.#bounded(kept).catch((error: unknown) => {
+      if (this.#detached) return;
+      // Whether or not the store kept them, their delivery is no longer sure: the history of these streams is not whole.
+      for (const record of records) this.#broken.add(record.stream);
+      if (error instanceof OperationTimeout) this.#degrade(`it did not keep ${plural(records.length, 'message')} within ${this.#options.operationTimeout} ms`);
+      else this.#problems.report('failed', this.#describeFailure(error, 'keep'));
+    });
   }
 
   /** Hands an envelope to the transport unless it is down or too much awaits it: then drops and counts. */
@@ -445,8 +545,15 @@ export class Cluster {
     );
     return this.#bounded(carried).catch((error: unknown) => {
       if (this.#detached) return;
-      if (error instanceof OperationTimeout) this.#degrade(`it did not take a publish within ${this.#options.operationTimeout} ms`);
-      else this.#problems.report('failed', this.#describeFailure(error, 'publish'));
+      if (error instanceof OperationTimeout) {
+        this.#degrade(`it did not take a publish within ${this.#options.operationTimeout} ms`);
+        return;
+      }
+      // A publish cut off by a lost connection is the outage's, which the transport reports
+      // around the same moment: decided once that report had its turn.
+      setImmediate(() => {
+        if (!this.#detached && this.#health !== 'down') this.#problems.report('failed', this.#describeFailure(error, 'publish'));
+      });
     });
   }
 
@@ -497,6 +604,11 @@ export class Cluster {
       else this.#problems.report('version', this.#describeVersion(decoded));
       return;
     }
+    if (decoded.kept) {
+      // Published by the shared store: every instance delivers it, its sender too, in the store's order.
+      for (const packet of decoded.packets) if (packet.type === 'kept') this.#deliverKept(packet.packet, decoded.from);
+      return;
+    }
     if (decoded.from === this.#instanceId) return;
     const peer = this.#peerOf(decoded.from);
     let applied = false;
@@ -520,6 +632,9 @@ export class Cluster {
       case 'broadcast':
       case 'direct':
         this.#local.deliver(packet.packet);
+        return false;
+      case 'kept':
+        this.#local.deliverKept(packet.packet);
         return false;
       case 'added':
       case 'removed':
@@ -554,6 +669,18 @@ export class Cluster {
       case 'bye':
         this.#removePeer(peer.id);
         return false;
+    }
+  }
+
+  #deliverKept(packet: KeptPacket, from: string): void {
+    try {
+      this.#local.deliverKept(packet);
+    } catch (error) {
+      this.#problems.report('delivery', (count) => ({
+        level: 'error',
+        details: { err: error, transport: this.#transport.name, from, count },
+        message: `Failed to deliver ${plural(count, 'kept message')} (the last from instance ${from}); the others were delivered`,
+      }));
     }
   }
 
@@ -726,6 +853,21 @@ export class Cluster {
       peer.synced = false;
     }
     this.#queue({ type: 'sync' });
+    void this.#resetBroken();
+  }
+
+  /** The streams that lost emits meanwhile get a new epoch: a client that missed them learns it was not recovered. */
+  async #resetBroken(): Promise<void> {
+    const store = this.#transport.history;
+    if (store === undefined || this.#history === undefined || this.#broken.size === 0) return;
+    const streams = [...this.#broken];
+    this.#broken.clear();
+    for (const stream of streams) {
+      await this.#bounded(store.reset(stream, this.#history)).catch((error: unknown) => {
+        this.#broken.add(stream);
+        this.#problems.report('failed', this.#describeFailure(error, 'reset the history of'));
+      });
+    }
   }
 
   #onDisconnected(error: unknown): void {

@@ -9,15 +9,22 @@ import { WsMessage } from '../websocket/message.js';
 import { closeSegment } from '../websocket/outbound.js';
 import { Cluster, type ClusterStats, type LocalState } from './cluster.js';
 import { InMemoryTransport } from './in-memory-transport.js';
+import { EVERYONE, type HistoryOptions, type Position, assertHistoryOptions } from './history.js';
 import { type PresenceChange, PresenceIndex, type PresenceMember } from './presence-index.js';
 import type { Delivery, Recipient } from './recipient.js';
 import { type BroadcastTransport, type ClientFilter, type Room, matchesFilter } from './transport.js';
-import type { ClientEntry, MessageFilter, MessagePacket, Operation } from './wire.js';
+import type { ClientEntry, KeptPacket, MessageFilter, MessagePacket, Operation } from './wire.js';
 
 /** Options of `BroadcastModule.forRoot`. */
 export interface BroadcastModuleOptions {
   /** How broadcasts reach other instances. Default: `InMemoryTransport` (this process only). */
   transport?: BroadcastTransport;
+  /**
+   * Keeps every `emit` to a room, or to everyone, so that a tonijs/client socket that
+   * reconnects receives what it missed: the last `size` per stream, none older than `ttl` ms.
+   * In memory on one instance, in the transport's store (Redis Streams) in a cluster. Off by default.
+   */
+  history?: HistoryOptions;
 }
 
 /** The options `BroadcastModule.forRoot` was given. */
@@ -42,7 +49,8 @@ export class ConnectionManager implements LocalState {
   /** This instance's id in the cluster. */
   readonly instanceId: string = globalThis.crypto.randomUUID();
   readonly #logger: Logger = inject(LOGGER);
-  readonly #transport: BroadcastTransport = inject(BROADCAST_OPTIONS, { optional: true })?.transport ?? new InMemoryTransport();
+  readonly #options: BroadcastModuleOptions = inject(BROADCAST_OPTIONS, { optional: true }) ?? {};
+  readonly #transport: BroadcastTransport = this.#options.transport ?? new InMemoryTransport();
   readonly #members = new Map<ClientId, Recipient>();
   readonly #all = new Set<Recipient>();
   readonly #rooms = new Map<Room, Set<Recipient>>();
@@ -53,6 +61,20 @@ export class ConnectionManager implements LocalState {
   readonly #cluster: Cluster = new Cluster(this.#transport, this, this.#presence, this.instanceId, this.#logger);
   /** Presence changes of this turn, by room: announced once per room when the turn ends. */
   #presenceChanges: Map<Room, PresenceChange[]> | undefined;
+  /** What reconnecting clients asked to recover: the streams still to replay, and how those replayed went. */
+  readonly #recoveries = new Map<ClientId, Recovery>();
+  /** Per stream, the clients being replayed to: the stream's live messages wait for them. */
+  readonly #holding = new Map<string, Map<Recipient, { offset: number; message: WsMessage }[]>>();
+  /** Per client just replayed to, per stream, the last offset it has: a late live copy of what the replay sent is dropped. */
+  readonly #floors = new Map<Recipient, Map<string, number>>();
+
+  constructor() {
+    const history = this.#options.history;
+    if (history !== undefined) {
+      assertHistoryOptions(history);
+      this.#cluster.enableHistory(history);
+    }
+  }
 
   /** The transport this registry publishes through. */
   get transport(): BroadcastTransport {
@@ -110,6 +132,19 @@ export class ConnectionManager implements LocalState {
     const packet: MessagePacket = { message, rooms: filter.rooms, except: filter.except, gateway: filter.gateway };
     this.deliver(packet);
     if (filter.local !== true) this.#cluster.publish(packet);
+    return DONE;
+  }
+
+  /**
+   * Sends an event envelope (`{"event":…,"data":…}`) like `broadcast`; with a history, an emit to
+   * everyone or to one room is kept, and carries its position (`room`, `offset`, `epoch`).
+   */
+  emit(filter: TargetFilter, body: string): Promise<void> {
+    if (!this.#cluster.keepsHistory || !keepable(filter)) return this.broadcast(filter, WsMessage.text(body));
+    const stream = filter.rooms?.[0] ?? EVERYONE;
+    const outcome = this.#cluster.keep({ stream, body, except: filter.except, gateway: filter.gateway });
+    if (outcome.kind === 'kept') this.deliverKept(outcome.packet);
+    else if (outcome.kind === 'unkept') this.deliver({ message: WsMessage.text(body), rooms: filter.rooms, except: filter.except, gateway: filter.gateway });
     return DONE;
   }
 
@@ -207,6 +242,34 @@ export class ConnectionManager implements LocalState {
     return recipients.length;
   }
 
+  /** @internal delivers a kept emit to this instance's matching clients, holding it for those being replayed to */
+  deliverKept(packet: KeptPacket): number {
+    const message = WsMessage.text(positioned(packet.body, packet.stream, packet.offset, packet.epoch));
+    const filter: MessagePacket = { message, rooms: packet.stream === EVERYONE ? undefined : [packet.stream], except: packet.except, gateway: packet.gateway };
+    const holders = this.#holding.get(packet.stream);
+    if ((holders === undefined || holders.size === 0) && this.#floors.size === 0) return this.deliver(filter);
+    const recipients: Recipient[] = [];
+    for (const member of this.#candidates(filter)) {
+      if (!matchesFilter(member, filter)) continue;
+      const held = holders?.get(member);
+      if (held !== undefined) {
+        held.push({ offset: packet.offset, message });
+        continue;
+      }
+      const floors = this.#floors.get(member);
+      const floor = floors?.get(packet.stream);
+      if (floor !== undefined) {
+        if (packet.offset <= floor) continue;
+        // Past what the replay sent, the store's order holds again.
+        floors!.delete(packet.stream);
+        if (floors!.size === 0) this.#floors.delete(member);
+      }
+      recipients.push(member);
+    }
+    if (recipients.length > 0) this.#fanOut(undefined, recipients, message);
+    return recipients.length;
+  }
+
   /** @internal */
   *clients(): Generator<ClientEntry> {
     for (const member of this.#members.values()) yield { id: member.id, gateway: member.gateway, rooms: [...member.rooms] };
@@ -238,7 +301,22 @@ export class ConnectionManager implements LocalState {
     addTo(this.#gateways, recipient.gateway, recipient);
     for (const room of recipient.rooms) addTo(this.#rooms, room, recipient);
     this.#deliveries.set(recipient.delivery, (this.#deliveries.get(recipient.delivery) ?? 0) + 1);
-    await this.#cluster.clientAdded({ id: recipient.id, gateway: recipient.gateway, rooms: [...recipient.rooms] });
+    const recovery = this.#cluster.keepsHistory && recipient.speaksTonijs ? readRecovery(recipient.client.handshake.query.get(RECOVERY_PARAMETER)) : undefined;
+    if (recovery !== undefined) this.#recoveries.set(recipient.id, recovery);
+    // The broadcasts to everyone it missed come first, before any live one.
+    const replayed = recovery?.positions.has(EVERYONE) === true ? this.#replay(recipient, EVERYONE) : DONE;
+    await Promise.all([this.#cluster.clientAdded({ id: recipient.id, gateway: recipient.gateway, rooms: [...recipient.rooms] }), replayed]);
+  }
+
+  /**
+   * The gateway's `onConnect` finished: a tonijs client learns its id and whether everything it
+   * missed was replayed — every stream it followed, joined again while connecting.
+   */
+  clientReady(recipient: Recipient): void {
+    if (!recipient.speaksTonijs) return;
+    const recovery = this.#recoveries.get(recipient.id);
+    const recovered = recovery !== undefined && recovery.positions.size === 0 && [...recovery.outcomes.values()].every((outcome) => outcome);
+    recipient.delivery.send(recipient, WsMessage.text(`{"welcome":{"id":${JSON.stringify(recipient.id)},"recovered":${recovered}}}`));
   }
 
   async clientDisconnected(recipient: Recipient): Promise<void> {
@@ -254,6 +332,9 @@ export class ConnectionManager implements LocalState {
     else this.#deliveries.set(member.delivery, remaining);
     // Its presence ends with it, and is announced; the others learn both from one delta.
     this.#announce(this.#presence.untrackClient(member.id));
+    this.#recoveries.delete(member.id);
+    this.#floors.delete(member);
+    for (const holders of this.#holding.values()) holders.delete(member);
     await this.#cluster.clientRemoved(member.id);
   }
 
@@ -263,10 +344,47 @@ export class ConnectionManager implements LocalState {
     closeSegment();
     if (joined) addTo(this.#rooms, room, member);
     else removeFrom(this.#rooms, room, member);
-    await this.#cluster.roomChanged(member.id, room, joined);
+    // Joined again after a reconnect: what it missed of the room first, then the room's live messages.
+    const replayed = joined && this.#recoveries.get(member.id)?.positions.has(room) === true ? this.#replay(member, room) : DONE;
+    await Promise.all([this.#cluster.roomChanged(member.id, room, joined), replayed]);
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Sends `recipient` what it missed of `stream` since its position, exactly once and in order,
+   * then the stream's live messages that arrived meanwhile and were held for it.
+   */
+  async #replay(recipient: Recipient, stream: string): Promise<void> {
+    const recovery = this.#recoveries.get(recipient.id)!;
+    const position = recovery.positions.get(stream)!;
+    recovery.positions.delete(stream);
+    // Held from now on, synchronously: nothing live of the stream passes the replay.
+    let holders = this.#holding.get(stream);
+    if (holders === undefined) this.#holding.set(stream, (holders = new Map()));
+    const held: { offset: number; message: WsMessage }[] = [];
+    holders.set(recipient, held);
+    const result = await this.#cluster.read(stream, position);
+    holders.delete(recipient);
+    if (holders.size === 0) this.#holding.delete(stream);
+    if (!this.#members.has(recipient.id)) return;
+    let last = position.offset;
+    if (result.kind === 'entries') {
+      for (const entry of result.entries) {
+        last = entry.offset;
+        if (entry.gateway !== undefined && entry.gateway !== recipient.gateway) continue;
+        if (entry.except !== undefined && (entry.except.includes(recipient.id) || (recovery.previousId !== undefined && entry.except.includes(recovery.previousId)))) continue;
+        recipient.delivery.send(recipient, WsMessage.text(positioned(entry.body, stream, entry.offset, result.epoch)));
+      }
+    }
+    for (const live of held) if (result.kind === 'lost' || live.offset > last) recipient.delivery.send(recipient, live.message);
+    if (result.kind === 'entries') {
+      let floors = this.#floors.get(recipient);
+      if (floors === undefined) this.#floors.set(recipient, (floors = new Map()));
+      floors.set(stream, Math.max(last, held.at(-1)?.offset ?? last));
+    }
+    recovery.outcomes.set(stream, result.kind === 'entries');
+  }
 
   #fanOut(key: object | undefined, recipients: Iterable<Recipient>, message: WsMessage): void {
     if (this.#deliveries.size <= 1) {
@@ -400,6 +518,50 @@ function net(changes: readonly PresenceChange[]): { joins: { key: string; meta: 
     (change.change === 'join' ? joins : leaves).push({ key: change.key, meta: change.meta ?? null });
   }
   return { joins, leaves };
+}
+
+/** What a reconnecting client asked to recover: its previous id, and its position in each stream it followed. */
+interface Recovery {
+  readonly previousId: string | undefined;
+  readonly positions: Map<string, Position>;
+  readonly outcomes: Map<string, boolean>;
+}
+
+/** The query parameter in which tonijs/client sends what it has: `{"id":"<previous id>","s":{"<stream>":["<epoch>",<offset>]}}`. */
+export const RECOVERY_PARAMETER = 'tonijs-recover';
+const MAX_RECOVERED_STREAMS = 256;
+
+/** The recovery request of a handshake, or undefined when there is none or it is malformed (nothing is then recovered). */
+function readRecovery(raw: string | null): Recovery | undefined {
+  if (raw === null || raw.length > 64 * 1024) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { id, s: streams } = value as { id?: unknown; s?: unknown };
+  if (typeof streams !== 'object' || streams === null || Array.isArray(streams)) return undefined;
+  const positions = new Map<string, Position>();
+  for (const [stream, position] of Object.entries(streams)) {
+    if (positions.size >= MAX_RECOVERED_STREAMS) return undefined;
+    if (!Array.isArray(position) || position.length !== 2) return undefined;
+    const [epoch, offset] = position as unknown[];
+    if (typeof epoch !== 'string' || !Number.isSafeInteger(offset) || (offset as number) < 0) return undefined;
+    positions.set(stream, { epoch, offset: offset as number });
+  }
+  return { previousId: typeof id === 'string' ? id : undefined, positions, outcomes: new Map() };
+}
+
+/** A kept event's envelope with its position: `{"event":…,"data":…,"room":…,"offset":…,"epoch":…}`. */
+function positioned(body: string, stream: string, offset: number, epoch: string): string {
+  return `${body.slice(0, -1)},"room":${JSON.stringify(stream)},"offset":${offset},"epoch":${JSON.stringify(epoch)}}`;
+}
+
+/** What the history keeps: an emit to everyone or to one room, not a local one nor one to given clients. */
+function keepable(filter: TargetFilter): boolean {
+  return filter.local !== true && filter.clientIds === undefined && (filter.rooms === undefined || filter.rooms.length === 1);
 }
 
 function narrow(filter: TargetFilter, ids: readonly ClientId[]): readonly ClientId[] {

@@ -1,3 +1,4 @@
+import { MemoryHistory } from './history.js';
 import type { BroadcastTransport, ClusterOptions, TransportLink } from './transport.js';
 
 /**
@@ -25,6 +26,11 @@ export class InMemoryTransport implements BroadcastTransport {
 
   get clusterOptions(): Partial<ClusterOptions> | undefined {
     return this.#hub?.options;
+  }
+
+  /** The hub's history, which its applications share (one application alone keeps its own). */
+  get memoryHistory(): MemoryHistory | undefined {
+    return this.#hub?.history;
   }
 
   /** @internal */
@@ -65,6 +71,8 @@ export class InMemoryHub {
   readonly members = new Set<InMemoryTransport>();
   /** @internal */
   readonly options: Partial<ClusterOptions> | undefined;
+  /** @internal kept messages, shared as Redis is by the instances of a cluster */
+  readonly history = new MemoryHistory();
 
   /** `options` set the cluster layer's timings for every application of the hub. */
   constructor(options?: Partial<ClusterOptions>) {

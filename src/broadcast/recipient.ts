@@ -26,6 +26,8 @@ export interface Recipient extends ClientRecord {
   readonly delivery: Delivery;
   /** The client as application code sees it. */
   readonly client: WsClient;
+  /** Whether it understands tonijs's control frames (the welcome, recovery). */
+  readonly speaksTonijs: boolean;
   join(room: Room): Promise<void>;
   leave(room: Room): Promise<void>;
   requestClose(code: number, reason: string): Promise<void>;

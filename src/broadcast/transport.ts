@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import type { HistoryOptions, MemoryHistory, Position, ReadResult } from './history.js';
 import type { ClientId } from '../websocket/client.js';
 
 /** A room name. */
@@ -83,6 +84,40 @@ export interface BroadcastTransport {
    * of instances that started just before it (bounded by the operation timeout).
    */
   instances?(): Promise<number>;
+  /**
+   * Where `BroadcastModule.forRoot({ history })` keeps messages, when the transport has a shared
+   * store (Redis Streams for `RedisTransport`). Without one the history is kept in memory: the
+   * transport's `memoryHistory` (an `InMemoryHub` shares one), or this instance's own.
+   */
+  readonly history?: HistoryStore;
+  readonly memoryHistory?: MemoryHistory;
+}
+
+/** A kept message as the cluster layer hands it to a store: the packet around its future offset and epoch. */
+export interface KeptRecord {
+  readonly stream: string;
+  /** `head + offset + middle + epoch + tail` is the kept packet of the cluster's wire format. */
+  readonly head: string;
+  readonly middle: string;
+  readonly tail: string;
+  /** The event envelope without its position, the except list and the gateway, as the store keeps them. */
+  readonly body: string;
+  readonly except: readonly string[] | undefined;
+  readonly gateway: string | undefined;
+}
+
+/**
+ * A history store shared by the instances of a cluster. `keep` assigns each record the next
+ * offset of its stream and publishes them, as one envelope (`envelopeHead` + packets joined by
+ * commas + `envelopeTail`), to every instance — this one included — atomically, so that every
+ * instance receives a stream's messages in the order of their offsets.
+ */
+export interface HistoryStore {
+  keep(records: readonly KeptRecord[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void>;
+  /** The stream's entries after `after`, or `lost` when the store no longer reaches back to it. */
+  read(stream: string, after: Position, options: HistoryOptions): Promise<ReadResult>;
+  /** Gives `stream` a new epoch: its history is no longer a complete account (messages went out unkept). */
+  reset(stream: string, options: HistoryOptions): Promise<void>;
 }
 
 /** Timings and bounds of the cluster layer; a transport can set them (`clusterOptions`). */

@@ -41,9 +41,21 @@ export type Operation =
   | { readonly kind: 'leave'; readonly room: string }
   | { readonly kind: 'disconnect'; readonly code: number; readonly reason: string };
 
+/** An emit kept in a stream's history: where it is, what it says (`{"event":…,"data":…}`), who it is for. */
+export interface KeptPacket {
+  readonly stream: string;
+  readonly offset: number;
+  readonly epoch: string;
+  /** The event envelope without its position: a JSON object. */
+  readonly body: string;
+  readonly except?: readonly string[] | undefined;
+  readonly gateway?: string | undefined;
+}
+
 /** One packet of an envelope. Deltas (`added` … `untracked`) carry the sender's sequence number. */
 export type Packet =
   | { readonly type: 'broadcast'; readonly packet: MessagePacket }
+  | { readonly type: 'kept'; readonly packet: KeptPacket }
   | { readonly type: 'direct'; readonly packet: MessagePacket & { readonly clientIds: readonly string[] } }
   | { readonly type: 'added'; readonly seq: number; readonly client: ClientEntry }
   | { readonly type: 'removed'; readonly seq: number; readonly id: string }
@@ -90,7 +102,8 @@ export type DropReason =
   | 'direct packet broadcast';
 
 export type Decoded =
-  | { readonly kind: 'ok'; readonly from: string; readonly packets: Packet[] }
+  /** `kept`: an envelope the history store published, which its sender delivers too. */
+  | { readonly kind: 'ok'; readonly from: string; readonly packets: Packet[]; readonly kept: boolean }
   | { readonly kind: 'version'; readonly version: string; readonly from: string }
   | { readonly kind: 'invalid'; readonly reason: DropReason; readonly from: string };
 
@@ -101,6 +114,21 @@ const MAX_ECHO = 64;
 /** One envelope of `packets` from `from`. Throws a TypeError for presence metadata JSON cannot carry. */
 export function encodeEnvelope(from: string, packets: readonly Packet[]): string {
   return JSON.stringify({ v: PROTOCOL_VERSION, from, p: packets.map(toWire) });
+}
+
+/**
+ * A kept packet in two halves around its offset and epoch, for a store that assigns them as it
+ * publishes (a Redis script): `head + offset + middle + epoch + tail` is the packet.
+ */
+export function keptPacketParts(packet: Omit<KeptPacket, 'offset' | 'epoch'>): { head: string; middle: string; tail: string } {
+  const filter = filterWire({ except: packet.except, gateway: packet.gateway });
+  const rest = JSON.stringify({ s: packet.stream, ...filter }).slice(1, -1);
+  return { head: '{"t":"k","o":', middle: ',"e":"', tail: `",${rest},"m":${packet.body}}` };
+}
+
+/** How an envelope of kept packets from `from` starts and ends, around its packets joined by commas. */
+export function keptEnvelopeParts(from: string): { head: string; tail: string } {
+  return { head: `{"v":${PROTOCOL_VERSION},"kept":1,"from":${JSON.stringify(from)},"p":[`, tail: ']}' };
 }
 
 /** How every envelope `from` sends starts, so that an instance can skip its own echo without parsing. */
@@ -123,14 +151,17 @@ export function decodeEnvelope(payload: string, channel: 'broadcast' | 'direct')
   if (from === undefined) return { kind: 'invalid', reason: 'no sender', from: sender };
   const list = envelope['p'];
   if (!Array.isArray(list)) return { kind: 'invalid', reason: 'no packets', from: sender };
+  const kept = envelope['kept'] === 1;
   const packets: Packet[] = [];
   for (const wire of list as unknown[]) {
     const packet = fromWire(wire);
     if (typeof packet === 'string') return { kind: 'invalid', reason: packet, from: sender };
     if (packet.type === 'direct' && channel === 'broadcast') return { kind: 'invalid', reason: 'direct packet broadcast', from: sender };
+    // What a store published holds kept packets and nothing else.
+    if (kept && packet.type !== 'kept') return { kind: 'invalid', reason: 'malformed packet', from: sender };
     packets.push(packet);
   }
-  return { kind: 'ok', from, packets };
+  return { kind: 'ok', from, packets, kept };
 }
 
 function toWire(packet: Packet): Record<string, unknown> {
@@ -139,6 +170,10 @@ function toWire(packet: Packet): Record<string, unknown> {
       return messageWire('b', packet.packet);
     case 'direct':
       return messageWire('d', packet.packet);
+    case 'kept': {
+      const { head, middle, tail } = keptPacketParts(packet.packet);
+      return JSON.parse(`${head}${packet.packet.offset}${middle}${packet.packet.epoch}${tail}`) as Record<string, unknown>;
+    }
     case 'added':
       return { t: '+', s: packet.seq, i: packet.client.id, g: packet.client.gateway, r: packet.client.rooms };
     case 'removed':
@@ -209,6 +244,8 @@ function fromWire(wire: unknown): Packet | DropReason {
       if (packet.clientIds === undefined) return 'invalid clientIds';
       return { type: 'direct', packet: packet as MessagePacket & { clientIds: string[] } };
     }
+    case 'k':
+      return keptFromWire(wire);
     case '+': {
       const rooms = strings(wire['r']);
       if (!isSeq(wire['s']) || !isName(wire['i']) || !isGateway(wire['g']) || rooms === undefined) return 'invalid delta';
@@ -265,6 +302,15 @@ function filterFromWire(wire: Record<string, unknown>): MessageFilter | DropReas
   const clientIds = optionalStrings(wire['c']);
   if (clientIds === INVALID) return 'invalid clientIds';
   return { rooms, except, gateway: gateway as string | undefined, clientIds };
+}
+
+function keptFromWire(wire: Record<string, unknown>): Packet | DropReason {
+  const { s: stream, o: offset, e: epoch, m: body } = wire;
+  if (typeof stream !== 'string' || !isSeq(offset) || typeof epoch !== 'string' || epoch === '' || !isRecord(body) || typeof body['event'] !== 'string') return 'malformed packet';
+  const filter = filterFromWire(wire);
+  if (typeof filter === 'string') return filter;
+  if (filter.rooms !== undefined || filter.clientIds !== undefined) return 'malformed packet';
+  return { type: 'kept', packet: { stream, offset, epoch, body: JSON.stringify(body), except: filter.except, gateway: filter.gateway } };
 }
 
 function stateFromWire(wire: Record<string, unknown>): Packet | DropReason {

@@ -102,6 +102,20 @@ export class Container {
     }
   }
 
+  /**
+   * An instance of `type` for what `from` uses (a guard, an interceptor…): the provider of that
+   * class `from` sees, or else a new instance made with `from`'s injection context, so that its
+   * `inject()` calls resolve as they would in a provider of `from`. Such an instance is no
+   * provider: it is not shared with other modules and gets no lifecycle hooks.
+   */
+  instantiateFor(type: Class, from: ModuleNode, chain: readonly string[]): unknown {
+    const record = this.#lookup(from, type);
+    if (record !== undefined) return this.#instantiate(record, chain);
+    const path = [...chain, tokenName(type)];
+    const context = { resolve: (token: Token, optional: boolean) => this.#resolveSync(token, from, path, optional) };
+    return runInInjectionContext(context, () => new type());
+  }
+
   async #instantiateAll(): Promise<void> {
     for (const module of this.modules) {
       const records = [...module.providers.values(), ...module.controllers, module.self];

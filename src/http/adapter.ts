@@ -1,4 +1,4 @@
-import type { ResponseBody } from './http-response.js';
+import type { HttpResponse, ResponseBody } from './http-response.js';
 
 /** Request headers as HTTP servers parse them: lower-case names. */
 export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -25,7 +25,9 @@ export interface HttpExchange {
   /**
    * Writes the response. The adapter frames the body itself (`content-length`, none for 204 and
    * 304) and never writes a `content-length` or `transfer-encoding` found in `headers`, so that a
-   * response has one framing. `connection: close` closes the connection after it. Calls after the first are ignored.
+   * response has one framing; a streamed body is sent with the `content-length` in `headers` when
+   * there is one, else chunked. `connection: close` closes the connection after it. Calls after
+   * the first are ignored (a streamed body passed to them is destroyed).
    */
   respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void;
 }
@@ -42,6 +44,44 @@ export interface HttpCloseOptions {
   timeoutMs: number;
 }
 
+/** Options of `app.useStaticAssets(dir, options)`. */
+export interface StaticAssetsOptions {
+  /** The URL path the files are served under, e.g. `/static`. Default `/`. */
+  prefix?: string;
+  /** Files served for a directory's URL (with its trailing slash); `false` for none. Default `['index.html']`. */
+  index?: string | readonly string[] | false;
+  /** `Cache-Control: public, max-age=…`, in milliseconds. Default 0. */
+  maxAge?: number;
+  /** Adds `immutable` to `Cache-Control` (for fingerprinted file names, with a long `maxAge`). Default false. */
+  immutable?: boolean;
+  /** Files and folders whose name starts with a dot (`.env`, `.git/`): `'ignore'` (not found, the default) or `'allow'`. */
+  dotfiles?: 'ignore' | 'allow';
+  /** Extensions tried for a path without one, e.g. `['html']` serves `/about` from `about.html`. Default none. */
+  extensions?: readonly string[];
+  /** Send `ETag` and answer `If-None-Match` with 304. Default true. */
+  etag?: boolean;
+  /** Send `Last-Modified` and answer `If-Modified-Since` with 304. Default true. */
+  lastModified?: boolean;
+}
+
+/** What static files see of a request. */
+export interface StaticRequest {
+  readonly method: string;
+  readonly headers: IncomingHeaders;
+  /** The request's path as sent (percent-encoded), for redirects. */
+  readonly path: string;
+}
+
+/** Files of one folder, served by an adapter (`app.useStaticAssets`). */
+export interface StaticAssets {
+  /**
+   * The response for `relativePath` (percent-encoded, below the prefix): the file with its type,
+   * validators, 304 or 206, or a redirect for a folder; `undefined` when there is no such file,
+   * so that the routes are tried.
+   */
+  serve(request: StaticRequest, relativePath: string): Promise<HttpResponse | undefined>;
+}
+
 /**
  * What toni needs from an HTTP server. `NodeHttpAdapter` (in `tonijs/node`) implements it on
  * `node:http`; a Fastify or Express adapter would implement the same four members.
@@ -51,4 +91,9 @@ export interface HttpAdapter {
   listen(handler: (exchange: HttpExchange) => void, port: number, host?: string): Promise<ListenAddress>;
   /** Stops accepting, lets in-flight requests finish (up to the timeout), then releases the port. */
   close(options: HttpCloseOptions): Promise<void>;
+  /**
+   * Files of the folder `root`, for `app.useStaticAssets()`; optional. Throws a `ToniError` when
+   * `root` is not a readable folder.
+   */
+  staticAssets?(root: string | URL, options: StaticAssetsOptions): StaticAssets;
 }

@@ -1,36 +1,43 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { HttpContext } from './context.js';
 
-/** Options of a route decorator. */
-export interface RouteOptions<TSchema extends StandardSchemaV1 | undefined = undefined> {
-  /** A Standard Schema (zod, valibot, arktype, …) the JSON body must satisfy; failures answer 400. */
-  body?: TSchema;
+/** Options of a route decorator. Each schema is any Standard Schema (zod, valibot, arktype, …). */
+export interface RouteOptions<
+  TBody extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined,
+  TParams extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined,
+  TQuery extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined,
+> {
+  /** The JSON body must satisfy it; failures answer 400 with `issues`, and the handler sees its output. */
+  body?: TBody;
+  /** The path parameters (an object of strings) must satisfy it; the handler sees its output as `ctx.params`. */
+  params?: TParams;
+  /** The query (an object: a key sent once is a string, several times an array) must satisfy it; the handler sees its output as `ctx.query`. */
+  query?: TQuery;
   /** Largest accepted body in bytes for this route (default: the application's `bodyLimit`). */
   bodyLimit?: number;
 }
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/** The methods a route decorator registers; `ALL` (`@All`) matches any method. */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'ALL';
 
 /** A route as declared on a method, before the controller's prefix is applied. */
 export interface RouteMetadata {
   readonly method: HttpMethod;
   readonly path: string;
-  readonly options: RouteOptions<StandardSchemaV1 | undefined>;
+  readonly options: RouteOptions;
   readonly propertyKey: string | symbol;
 }
 
-type Handler<This, TBody> = (this: This, ctx: HttpContext<TBody>) => unknown;
+/** The type a schema option gives a part of the context, or `Otherwise` (what the handler states) without one. */
+type OutputOr<S, Otherwise> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : Otherwise;
 
-/** A route decorator for a route without a body schema: the handler states its body type. */
-export type RouteDecorator = <This, TBody>(
-  target: Handler<This, TBody>,
-  context: ClassMethodDecoratorContext<This, Handler<This, TBody>>,
-) => void;
-
-/** A route decorator for a route with a body schema: the handler must accept the schema's output. */
-export type ValidatedRouteDecorator<TBody> = <This>(
-  target: Handler<This, TBody>,
-  context: ClassMethodDecoratorContext<This, Handler<This, TBody>>,
+/**
+ * The decorator a route decorator returns. Without schemas the handler states its context's
+ * types; each schema the options declare fixes its part, and the handler must accept the output.
+ */
+export type RouteDecorator<O extends RouteOptions = RouteOptions<undefined, undefined, undefined>> = <This, TBody, TParams, TQuery>(
+  target: (this: This, ctx: HttpContext<OutputOr<O['body'], TBody>, OutputOr<O['params'], TParams>, OutputOr<O['query'], TQuery>>) => unknown,
+  context: ClassMethodDecoratorContext<This>,
 ) => void;
 
 const controllers = new WeakMap<Function, string>();
@@ -52,16 +59,26 @@ export function Controller(prefix = '') {
 }
 
 function route(method: HttpMethod) {
-  function decorator(path?: string, options?: RouteOptions): RouteDecorator;
-  function decorator<S extends StandardSchemaV1>(path: string, options: RouteOptions<S> & { body: S }): ValidatedRouteDecorator<StandardSchemaV1.InferOutput<S>>;
-  function decorator(path = '', options: RouteOptions<StandardSchemaV1 | undefined> = {}): RouteDecorator {
+  const name = `@${method[0]}${method.slice(1).toLowerCase()}()`;
+  function decorator(path?: string): RouteDecorator;
+  function decorator<B extends StandardSchemaV1 | undefined = undefined, P extends StandardSchemaV1 | undefined = undefined, Q extends StandardSchemaV1 | undefined = undefined>(
+    path: string,
+    options: RouteOptions<B, P, Q>,
+  ): RouteDecorator<RouteOptions<B, P, Q>>;
+  function decorator(path = '', options: RouteOptions = {}): RouteDecorator<RouteOptions> {
+    for (const part of ['body', 'params', 'query'] as const) {
+      const schema: unknown = options[part];
+      if (schema !== undefined && (typeof schema !== 'object' && typeof schema !== 'function' || schema === null || typeof (schema as { '~standard'?: unknown })['~standard'] !== 'object')) {
+        throw new TypeError(`${name} option ${part} must be a Standard Schema (zod, valibot, arktype, …), got ${String(schema)}`);
+      }
+    }
     const decorate = (target: Function, context: ClassMethodDecoratorContext): void => {
-      if (context.kind !== 'method') throw new TypeError(`@${method[0]}${method.slice(1).toLowerCase()}() decorates methods only`);
+      if (context.kind !== 'method') throw new TypeError(`${name} decorates methods only`);
       const list = routes.get(target) ?? [];
       list.push({ method, path, options, propertyKey: context.name });
       routes.set(target, list);
     };
-    return decorate as RouteDecorator;
+    return decorate as RouteDecorator<RouteOptions>;
   }
   return decorator;
 }
@@ -76,6 +93,13 @@ export const Put = route('PUT');
 export const Patch = route('PATCH');
 /** A DELETE route. */
 export const Delete = route('DELETE');
+/**
+ * An OPTIONS route. With `app.enableCors()`, OPTIONS requests are CORS preflights answered
+ * before routing (as the `cors` package does) unless its `preflightContinue` is set.
+ */
+export const Options = route('OPTIONS');
+/** A route for every method (GET, POST, …, and any other); a route of the method itself wins. @example @All('/proxy/*') forward(ctx: HttpContext) { … } */
+export const All = route('ALL');
 
 export function getControllerPrefix(target: Function): string | undefined {
   return controllers.get(target);

@@ -1,8 +1,11 @@
-import { stringifyJson } from './json.js';
+import { stringifyJson } from '../pipeline/json.js';
 import { isFinalStatus } from './status.js';
 
-/** A body ready to be written: bytes or a string, with its content type. */
-export type ResponseBody = string | Uint8Array;
+/**
+ * A body ready to be written: bytes, a string, or a stream of bytes (any async iterable of
+ * `Uint8Array`: a Node `Readable` such as `fs.createReadStream(…)`, a web `ReadableStream`).
+ */
+export type ResponseBody = string | Uint8Array | AsyncIterable<Uint8Array>;
 
 /**
  * An HTTP response a handler returns. Build one with `HttpResponse.ok()`, `.created()`, …,
@@ -34,6 +37,20 @@ export class HttpResponse {
   /** Any final status, an integer from 200 to 599; anything else throws a `RangeError`. */
   static status(status: number): HttpResponseBuilder { return new HttpResponseBuilder(status); }
 
+  /**
+   * A builder seeded with `response`'s status, headers and body: how middleware changes the
+   * response `next()` resolved with.
+   *
+   * @example
+   * app.use(async (ctx, next) => HttpResponse.from(await next()).header('x-request-id', randomUUID()).build());
+   */
+  static from(response: HttpResponse): HttpResponseBuilder {
+    if (!(response instanceof HttpResponse)) {
+      throw new TypeError(`HttpResponse.from() takes an HttpResponse (what next() resolves with), got ${describe(response)}`);
+    }
+    return HttpResponseBuilder.seeded(response.status, response.headers, response.body);
+  }
+
   /** @internal used by the builder */
   static fromBuilder(status: number, headers: Record<string, string>, body: ResponseBody | undefined): HttpResponse {
     return new HttpResponse(status, headers, body);
@@ -55,6 +72,29 @@ export class HttpResponseBuilder {
       throw new RangeError(`HTTP status must be a final status, an integer from 200 to 599 (1xx are interim responses), got ${String(status)}`);
     }
     this.#status = status;
+  }
+
+  /** @internal `HttpResponse.from`: headers are taken as they are, also those `header()` refuses (toni's own `connection: close`). */
+  static seeded(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): HttpResponseBuilder {
+    const builder = new HttpResponseBuilder(status);
+    builder.#headers = { ...headers };
+    builder.#body = body;
+    return builder;
+  }
+
+  /** Replaces the status (a final status, 200 to 599). */
+  status(status: number): this {
+    if (!isFinalStatus(status)) {
+      throw new RangeError(`HTTP status must be a final status, an integer from 200 to 599 (1xx are interim responses), got ${String(status)}`);
+    }
+    this.#status = status;
+    return this;
+  }
+
+  /** Removes a header (names are case-insensitive). */
+  removeHeader(name: string): this {
+    delete this.#headers[name.toLowerCase()];
+    return this;
   }
 
   /**
@@ -98,10 +138,35 @@ export class HttpResponseBuilder {
     return this;
   }
 
+  /**
+   * A streamed body: the bytes of `source` (a Node `Readable` such as `fs.createReadStream(path)`,
+   * a web `ReadableStream`, any async iterable of `Uint8Array`) as they come, without holding them
+   * in memory. With `length` it is sent with that `content-length`, else chunked. Sets
+   * `content-type: application/octet-stream` unless set.
+   *
+   * @example
+   * return HttpResponse.ok().header('content-type', 'text/csv').stream(createReadStream(file), { length: size }).build();
+   */
+  stream(source: AsyncIterable<Uint8Array>, options: { length?: number } = {}): this {
+    if (typeof (source as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] !== 'function') {
+      throw new TypeError(`HttpResponse.stream() takes an async iterable of bytes (a Readable, a ReadableStream), got ${describe(source)}`);
+    }
+    const { length } = options;
+    if (length !== undefined) {
+      if (!Number.isSafeInteger(length) || length < 0) throw new TypeError(`HttpResponse.stream(): length must be a byte count, got ${String(length)}`);
+      this.#headers['content-length'] = String(length);
+    } else {
+      delete this.#headers['content-length'];
+    }
+    this.#body = source;
+    this.#headers['content-type'] ??= 'application/octet-stream';
+    return this;
+  }
+
   /** The response. Throws a `TypeError` when a `content-length` set by hand disagrees with the body. */
   build(): HttpResponse {
     const declared = this.#headers['content-length'];
-    if (declared !== undefined) {
+    if (declared !== undefined && !isStream(this.#body)) {
       const actual = byteLength(this.#body);
       if (Number(declared) !== actual) {
         throw new TypeError(
@@ -131,7 +196,18 @@ const HOP_BY_HOP: ReadonlyMap<string, string> = new Map([
 
 const encoder = new TextEncoder();
 
-function byteLength(body: ResponseBody | undefined): number {
+function byteLength(body: string | Uint8Array | undefined): number {
   if (body === undefined) return 0;
   return typeof body === 'string' ? encoder.encode(body).byteLength : body.byteLength;
+}
+
+/** True for a streamed body (neither bytes nor a string). */
+export function isStream(body: ResponseBody | undefined): body is AsyncIterable<Uint8Array> {
+  return typeof body === 'object' && !(body instanceof Uint8Array);
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== 'object') return `${typeof value} ${String(value)}`;
+  return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
 }

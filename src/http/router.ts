@@ -16,10 +16,13 @@ interface Node<T> {
 
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
+/** The method key of a route that serves every method (`@All`). */
+export const ANY_METHOD = 'ALL';
+
 /**
  * Maps method and path to a value. Static paths are one map lookup; paths with `:param`
  * segments or a trailing `*` go through a segment tree where static segments win over
- * parameters. A trailing slash is ignored; HEAD falls back to GET.
+ * parameters. A trailing slash is ignored; HEAD falls back to GET, and any method to an `ALL` route.
  */
 export class Router<T> {
   readonly #static = new Map<string, Map<string, T>>();
@@ -122,9 +125,9 @@ function match<T>(node: Node<T>, segments: string[], index: number, params: Reco
   return undefined;
 }
 
-/** The value for `method` (HEAD falls back to GET); without one, adds the methods there are to `allowed`. */
+/** The value for `method` (HEAD falls back to GET, any method to ALL); without one, adds the methods there are to `allowed`. */
 function pick<T>(methods: Map<string, T>, method: string, allowed: Set<string>): T | undefined {
-  const value = methods.get(method) ?? (method === 'HEAD' ? methods.get('GET') : undefined);
+  const value = methods.get(method) ?? (method === 'HEAD' ? methods.get('GET') : undefined) ?? methods.get(ANY_METHOD);
   if (value === undefined) {
     for (const known of methods.keys()) allowed.add(known);
     if (methods.has('GET')) allowed.add('HEAD');

@@ -1,7 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { resolveClusterOptions } from '../broadcast/cluster.js';
-import type { BroadcastTransport, ClusterOptions, TransportLink } from '../broadcast/transport.js';
+import type { BroadcastTransport, ClusterOptions, HistoryStore, TransportLink } from '../broadcast/transport.js';
 import { ToniError } from '../errors.js';
+import { RedisHistory } from './history-store.js';
 
 /** Options of `RedisTransport`. */
 export interface RedisTransportOptions extends Partial<ClusterOptions> {
@@ -40,6 +41,8 @@ export interface RedisTransportOptions extends Partial<ClusterOptions> {
 export class RedisTransport implements BroadcastTransport {
   readonly name = 'Redis';
   readonly clusterOptions: ClusterOptions;
+  /** Where `BroadcastModule.forRoot({ history })` keeps messages: Redis Streams, shared by every instance. */
+  readonly history: HistoryStore;
   readonly #options: { url: string | undefined; client: Redis | undefined; keyPrefix: string };
   #publisher: Redis | undefined;
   #subscriber: Redis | undefined;
@@ -53,6 +56,7 @@ export class RedisTransport implements BroadcastTransport {
     const { url, client, keyPrefix = 'tonijs', ...cluster } = given;
     this.#options = { url, client, keyPrefix };
     this.clusterOptions = resolveClusterOptions(cluster, 'RedisTransport');
+    this.history = new RedisHistory(() => this.#publisher, keyPrefix, () => this.#broadcastChannel);
     if (typeof keyPrefix !== 'string' || keyPrefix.length === 0) throw new ToniError('TONI_ERR_INVALID_OPTION', `RedisTransport option keyPrefix must be a non-empty string, got ${JSON.stringify(keyPrefix)}.`);
   }
 

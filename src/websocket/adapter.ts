@@ -1,5 +1,6 @@
 import type { HttpAdapter, ListenAddress } from '../http/adapter.js';
 import type { Logger } from '../logger.js';
+import type { GatewayChains } from '../pipeline/chain.js';
 
 /** What the application hands a WebSocket adapter when it starts listening. */
 export interface WebSocketBinding {
@@ -10,6 +11,8 @@ export interface WebSocketBinding {
   /** Every provider instance of the application; the adapter picks the gateways among them. */
   readonly instances: readonly unknown[];
   readonly logger: Logger;
+  /** The guards, interceptors and filters of each gateway (global ones included), for the gateway host. */
+  readonly pipeline?: GatewayChains;
 }
 
 /**

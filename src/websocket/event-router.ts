@@ -1,5 +1,8 @@
+import type { AbstractClass } from '../di/token.js';
 import { HttpException } from '../http/http-exception.js';
 import type { Logger } from '../logger.js';
+import { type Chain, filterFor, runGuards, runInterceptors } from '../pipeline/chain.js';
+import { EventExecution } from '../pipeline/execution-context.js';
 import { type ValidationOutcome, validate } from '../pipeline/validation.js';
 import type { WsClient } from './client.js';
 import { type EnvelopeId, type EnvelopeLimits, type ReadEnvelope, ackEnvelope, errorEnvelope, readEnvelope } from './envelope.js';
@@ -23,6 +26,10 @@ export interface EventRouterOptions {
   readonly onMessage: ((client: WsClient, message: WsMessage) => unknown) | undefined;
   readonly limits: EnvelopeLimits;
   readonly logger: Logger;
+  /** The gateway's class, for execution contexts. */
+  readonly type?: AbstractClass<unknown>;
+  /** Guards, interceptors and filters by event, for the handlers that have any. */
+  readonly chains?: ReadonlyMap<string, Chain>;
 }
 
 /**
@@ -33,9 +40,12 @@ export interface EventRouterOptions {
  */
 export class EventRouter {
   readonly #options: EventRouterOptions;
+  /** Undefined when no handler has a chain: the dispatch of every event then skips the lookup. */
+  readonly #chains: ReadonlyMap<string, Chain> | undefined;
 
   constructor(options: EventRouterOptions) {
     this.#options = options;
+    this.#chains = options.chains !== undefined && options.chains.size > 0 ? options.chains : undefined;
   }
 
   /**
@@ -79,6 +89,8 @@ export class EventRouter {
       this.#reply(session, id, event, new WsException('unknown_event', `No handler for event "${event}" on ${this.#options.path}`));
       return undefined;
     }
+    const chain = this.#chains?.get(event);
+    if (chain !== undefined) return this.#dispatchChained(session, handler, chain, data, id);
     if (handler.payload === undefined) return this.#invoke(session, handler, data, id);
     let outcome: ValidationOutcome | Promise<ValidationOutcome>;
     try {
@@ -120,6 +132,78 @@ export class EventRouter {
     }
     this.#acknowledge(session, handler, id, result);
     return undefined;
+  }
+
+  /**
+   * An event whose handler has guards, interceptors or filters: guards → interceptors →
+   * validation → handler, and filters for whatever fails. Synchronous up to the guards' verdict
+   * when they are.
+   */
+  #dispatchChained(session: EventSession, handler: BoundEventHandler, chain: Chain, data: unknown, id: EnvelopeId | undefined): unknown {
+    const ctx = new EventExecution(session.client, handler.event, data, this.#options.type ?? Object, handler.method);
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = runGuards(chain.guards, ctx);
+    } catch (error) {
+      return this.#filter(session, handler, chain, ctx, id, error);
+    }
+    if (verdict instanceof Promise) {
+      return verdict.then(
+        (allowed) => this.#afterGuards(session, handler, chain, ctx, id, allowed),
+        (error: unknown) => this.#filter(session, handler, chain, ctx, id, error),
+      );
+    }
+    return this.#afterGuards(session, handler, chain, ctx, id, verdict);
+  }
+
+  #afterGuards(session: EventSession, handler: BoundEventHandler, chain: Chain, ctx: EventExecution, id: EnvelopeId | undefined, allowed: boolean): unknown {
+    if (!allowed) return this.#filter(session, handler, chain, ctx, id, new WsException('forbidden', `The event "${handler.event}" was refused`));
+    const produce = () => this.#produce(session, handler, ctx.data);
+    const result = chain.interceptors.length === 0 ? produce() : runInterceptors(chain.interceptors, ctx, produce);
+    return result.then(
+      (value: unknown) => this.#acknowledge(session, handler, id, value),
+      (error: unknown) => this.#filter(session, handler, chain, ctx, id, error),
+    );
+  }
+
+  /** Validation and the handler, as a promise of the acknowledgement: what interceptors wrap. */
+  async #produce(session: EventSession, handler: BoundEventHandler, data: unknown): Promise<unknown> {
+    let value = data;
+    if (handler.payload !== undefined) {
+      const outcome = await validate(handler.payload, data);
+      if (!outcome.ok) throw new WsException('invalid_payload', `The data of event "${handler.event}" is invalid`, { issues: outcome.issues });
+      value = outcome.value;
+    }
+    return handler.invoke(session.client, value);
+  }
+
+  /** The first filter that handles `error` answers instead (a value acknowledges, an error replies); without one, the error is answered as usual. */
+  #filter(session: EventSession, handler: BoundEventHandler, chain: Chain, ctx: EventExecution, id: EnvelopeId | undefined, error: unknown): unknown {
+    const entry = filterFor(chain.filters, error);
+    if (entry === undefined) {
+      this.#fail(session, handler, id, error);
+      return undefined;
+    }
+    let result: unknown;
+    try {
+      result = entry.filter.catch(error, ctx);
+    } catch (failure) {
+      this.#fail(session, handler, id, failure);
+      return undefined;
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (value: unknown) => this.#filtered(session, handler, id, value),
+        (failure: unknown) => this.#fail(session, handler, id, failure),
+      );
+    }
+    this.#filtered(session, handler, id, result);
+    return undefined;
+  }
+
+  #filtered(session: EventSession, handler: BoundEventHandler, id: EnvelopeId | undefined, value: unknown): void {
+    if (value instanceof Error) this.#fail(session, handler, id, value);
+    else this.#acknowledge(session, handler, id, value);
   }
 
   #acknowledge(session: EventSession, handler: BoundEventHandler, id: EnvelopeId | undefined, value: unknown): void {

@@ -100,6 +100,8 @@ export interface BoundEventHandler {
   /** `Gateway.method`, for logs. */
   readonly name: string;
   readonly payload: StandardSchemaV1 | undefined;
+  /** The decorated method, for guards, interceptors and filters (`ctx.handler`). */
+  readonly method: Function;
   readonly invoke: (client: WsClient, data: unknown) => unknown;
 }
 
@@ -127,6 +129,7 @@ export function getEventHandlers(instance: object): Map<string, BoundEventHandle
           event: metadata.event,
           name,
           payload: metadata.payload,
+          method: method as Function,
           invoke: (client, data) => (method as (client: WsClient, data: unknown) => unknown).call(instance, client, data),
         });
       }

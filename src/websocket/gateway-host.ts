@@ -1,7 +1,10 @@
 import { ToniError } from '../errors.js';
+import type { AbstractClass } from '../di/token.js';
 import { HttpException } from '../http/http-exception.js';
 import { joinPaths } from '../http/router.js';
 import type { Logger } from '../logger.js';
+import { type Chain, type GatewayChains, filterFor, runGuards } from '../pipeline/chain.js';
+import { HandshakeExecution } from '../pipeline/execution-context.js';
 import { type ClientChannel, type WsConnection, WsClient } from './client.js';
 import type { DisconnectReason } from './disconnect-reason.js';
 import { type EnvelopeId, type EnvelopeLimits, eventEnvelope, readEnvelope } from './envelope.js';
@@ -25,6 +28,8 @@ import { WEBSOCKET_DELIVERY } from './delivery.js';
  */
 export interface ConnectionObserver {
   clientConnected(session: ClientSession): unknown;
+  /** The gateway's `onConnect` has finished (or failed) for a client that is still connected. */
+  clientReady?(session: ClientSession): unknown;
   clientDisconnected(session: ClientSession): unknown;
   roomChanged(session: ClientSession, room: string, joined: boolean): unknown;
 }
@@ -43,6 +48,8 @@ export interface GatewayHostOptions {
   handshakeTimeout: number;
   /** What is parsed as an event envelope on gateways with `@On` handlers. */
   eventLimits: EnvelopeLimits;
+  /** The guards, interceptors and filters of each gateway, from the application (`WebSocketBinding.pipeline`). */
+  pipeline?: GatewayChains | undefined;
 }
 
 /** Marks a provider as a `ConnectionObserver`. */
@@ -61,9 +68,10 @@ export interface GatewayEntry {
   readonly events: ReadonlyMap<string, BoundEventHandler> | undefined;
 }
 
-/** A gateway as the host serves it: with the router of its events, when it has any. */
+/** A gateway as the host serves it: with the router of its events, when it has any, and the guards of its handshake. */
 interface ServedGateway extends GatewayEntry {
   readonly router: EventRouter | undefined;
+  readonly handshakeChain: Chain | undefined;
 }
 
 /**
@@ -86,7 +94,10 @@ export class GatewayHost {
   readonly #sessions = new Set<ClientSession>();
 
   constructor(instances: readonly unknown[], logger: Logger, options: GatewayHostOptions) {
-    this.entries = findGateways(instances).map((entry): ServedGateway => ({ ...entry, router: routerOf(entry, logger, options.eventLimits) }));
+    const { pipeline } = options;
+    this.entries = findGateways(instances).map(
+      (entry): ServedGateway => ({ ...entry, router: routerOf(entry, logger, options.eventLimits, pipeline), handshakeChain: pipeline?.handshake(entry.gateway) }),
+    );
     this.#context = { logger, observers: instances.filter(isObserver), sessions: this.#sessions, ...options };
   }
 
@@ -99,12 +110,14 @@ export class GatewayHost {
   }
 
   /**
-   * Runs `onHandshake`, bounded by `handshakeTimeout` and by `handshake.signal` (which the adapter
-   * aborts when the client leaves or the server shuts down); never rejects.
+   * Runs the guards (global ones and the gateway class's), then `onHandshake`, bounded by
+   * `handshakeTimeout` and by `handshake.signal` (which the adapter aborts when the client leaves
+   * or the server shuts down); never rejects.
    */
   async authorize(entry: GatewayEntry, handshake: WsHandshake): Promise<HandshakeVerdict> {
     const { gateway, name } = entry;
-    if (gateway.onHandshake === undefined) return { accepted: true };
+    const chain = served(entry).handshakeChain;
+    if (gateway.onHandshake === undefined && chain === undefined) return { accepted: true };
     const { logger, handshakeTimeout } = this.#context;
     const signal = handshake.signal;
     if (signal.aborted) return { accepted: false, abandoned: true };
@@ -118,7 +131,7 @@ export class GatewayHost {
       handshake.abandon(new Error(`onHandshake did not settle within ${handshakeTimeout} ms`));
     }, handshakeTimeout);
     try {
-      return await Promise.race([this.#runHandshake(entry, handshake), cut]);
+      return await Promise.race([this.#runHandshake(entry, handshake, chain), cut]);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -133,20 +146,43 @@ export class GatewayHost {
     return session;
   }
 
-  async #runHandshake(entry: GatewayEntry, handshake: WsHandshake): Promise<HandshakeVerdict> {
+  async #runHandshake(entry: GatewayEntry, handshake: WsHandshake, chain: Chain | undefined): Promise<HandshakeVerdict> {
     const { logger } = this.#context;
+    const ctx = chain === undefined ? undefined : new HandshakeExecution(handshake, (entry.gateway as object).constructor as AbstractClass<unknown>);
     try {
-      const verdict: unknown = await entry.gateway.onHandshake!(handshake);
+      if (chain !== undefined && chain.guards.length > 0) {
+        const allowed = runGuards(chain.guards, ctx!);
+        if (!(allowed instanceof Promise ? await allowed : allowed)) throw new HttpException(403, 'Forbidden');
+      }
+      if (entry.gateway.onHandshake === undefined) return { accepted: true };
+      const verdict: unknown = await entry.gateway.onHandshake(handshake);
       if (verdict === true) return { accepted: true };
       if (verdict !== false) {
         logger.warn({ gateway: entry.name, returned: typeof verdict }, `${entry.name}.onHandshake returned ${String(verdict)} instead of a boolean; the connection is refused. Return true to accept.`);
       }
       return { accepted: false, status: 401, message: 'Unauthorized' };
-    } catch (error) {
+    } catch (thrown) {
+      const error = chain === undefined ? thrown : await this.#filtered(entry, chain, ctx!, thrown);
       if (error instanceof HttpException) return { accepted: false, status: error.status, message: error.message };
       // The path only: browsers pass tokens in the query string, and tokens must not reach logs.
-      logger.error({ err: error, gateway: entry.name, path: handshake.path }, `${entry.name}.onHandshake threw; the connection is refused with 500`);
+      logger.error({ err: error, gateway: entry.name, path: handshake.path }, `The handshake of ${entry.name} threw (a guard, or onHandshake); the connection is refused with 500`);
       return { accepted: false, status: 500, message: 'Internal Server Error' };
+    }
+  }
+
+  /** What the first filter that handles `error` makes of it: an HttpException refuses with its status; anything else is an error. */
+  async #filtered(entry: GatewayEntry, chain: Chain, ctx: HandshakeExecution, error: unknown): Promise<unknown> {
+    const filter = filterFor(chain.filters, error);
+    if (filter === undefined) return error;
+    try {
+      const result: unknown = await filter.filter.catch(error, ctx);
+      if (result instanceof HttpException) return result;
+      return new TypeError(
+        `The exception filter ${(filter.filter as object).constructor.name} answered a handshake of ${entry.name} with ${describe(result)}: at a handshake, return (or throw) an HttpException to refuse with its status.`,
+        { cause: error },
+      );
+    } catch (failure) {
+      return failure;
     }
   }
 }
@@ -220,6 +256,11 @@ export class ClientSession implements ClientChannel, OutboundOwner {
 
   get id(): string {
     return this.client.id;
+  }
+
+  /** Whether the client speaks `tonijs.v1` (tonijs/client does): it understands control frames. */
+  get speaksTonijs(): boolean {
+    return this.#speaksTonijs;
   }
 
   /** How the broadcast registry reaches this client (shared by every WebSocket session). */
@@ -360,6 +401,7 @@ export class ClientSession implements ClientChannel, OutboundOwner {
       this.#registered = this.#register();
       await this.#registered;
       if (gateway.onConnect !== undefined && this.#ended === undefined) await gateway.onConnect(this.client);
+      if (this.#ended === undefined) for (const observer of this.#context.observers) await observer.clientReady?.(this);
     } catch (error) {
       this.#logError('onConnect', error);
       this.#rejected = true;
@@ -573,16 +615,27 @@ function assertNotAHalfGateway(instance: Gateway): void {
   );
 }
 
-function routerOf(entry: GatewayEntry, logger: Logger, limits: EnvelopeLimits): EventRouter | undefined {
+function routerOf(entry: GatewayEntry, logger: Logger, limits: EnvelopeLimits, pipeline: GatewayChains | undefined): EventRouter | undefined {
   if (entry.events === undefined) return undefined;
   const { gateway } = entry;
   const onMessage = gateway.onMessage === undefined ? undefined : (client: WsClient, message: WsMessage) => gateway.onMessage!(client, message);
-  return new EventRouter({ name: entry.name, path: entry.path, handlers: entry.events, onMessage, limits, logger });
+  const chains = new Map<string, Chain>();
+  for (const handler of entry.events.values()) {
+    const chain = pipeline?.event(gateway, handler.method);
+    if (chain !== undefined) chains.set(handler.event, chain);
+  }
+  const type = (gateway as object).constructor as AbstractClass<unknown>;
+  return new EventRouter({ name: entry.name, path: entry.path, handlers: entry.events, onMessage, limits, logger, type, chains });
 }
 
-/** An entry the adapter hands back, with the router the host gave it. */
+/** An entry the adapter hands back, with the router and handshake guards the host gave it. */
 function served(entry: GatewayEntry): ServedGateway {
-  return 'router' in entry ? (entry as ServedGateway) : { ...entry, router: undefined };
+  return 'router' in entry ? (entry as ServedGateway) : { ...entry, router: undefined, handshakeChain: undefined };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  return typeof value === 'object' ? `an instance of ${(value as object).constructor?.name ?? 'Object'}` : `${typeof value} ${String(value)}`;
 }
 
 /** The client's answer to a request was an error: `{ code, message, … }`. */

@@ -6,8 +6,10 @@ import { HttpException } from '../../http/http-exception.js';
 import { statusText } from '../../http/status.js';
 import { listenFailed } from './listen-error.js';
 import { writeRawError } from './raw-response.js';
-import type { Duplex } from 'node:stream';
-import type { ResponseBody } from '../../http/http-response.js';
+import { type Duplex, Readable } from 'node:stream';
+import type { StaticAssets, StaticAssetsOptions } from '../../http/adapter.js';
+import { type ResponseBody, isStream } from '../../http/http-response.js';
+import { FolderAssets } from './static-assets.js';
 
 /** Options of `NodeHttpAdapter`. */
 export interface NodeHttpAdapterOptions {
@@ -35,6 +37,14 @@ export class NodeHttpAdapter implements HttpAdapter {
 
   constructor(options: NodeHttpAdapterOptions = {}) {
     this.#options = options;
+  }
+
+  /**
+   * The files of `root` for `app.useStaticAssets()`, on `@fastify/send`: MIME types, `ETag` and
+   * `Last-Modified` with 304, `Range` with 206, streamed from disk; nothing outside `root`.
+   */
+  staticAssets(root: string | URL, options: StaticAssetsOptions): StaticAssets {
+    return new FolderAssets(root, options);
   }
 
   /** The underlying `http.Server`, once `listen` was called. */
@@ -97,7 +107,8 @@ export class NodeHttpAdapter implements HttpAdapter {
   };
 }
 
-class NodeExchange implements HttpExchange {
+/** @internal one request of `NodeHttpAdapter`; `fromNodeMiddleware` reaches its native objects. */
+export class NodeExchange implements HttpExchange {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
 
@@ -111,6 +122,7 @@ class NodeExchange implements HttpExchange {
   get headers(): IncomingHeaders { return this.#req.headers; }
   get remoteAddress(): string | undefined { return this.#req.socket.remoteAddress; }
   get raw(): IncomingMessage { return this.#req; }
+  get rawResponse(): ServerResponse { return this.#res; }
 
   get hasBody(): boolean {
     const headers = this.#req.headers;
@@ -120,6 +132,10 @@ class NodeExchange implements HttpExchange {
 
   readBody(limit: number): Promise<Uint8Array> {
     const req = this.#req;
+    if (req.readableDidRead || req.readableEnded) {
+      // Something else (a Node body parser run through fromNodeMiddleware) consumed the stream: what is left is not the body.
+      return Promise.reject(new Error('The request body was already read by a Node middleware (a body parser such as express.json()?): toni parses JSON bodies itself, so remove the body parser.'));
+    }
     const declared = Number(req.headers['content-length']);
     if (declared > limit) return Promise.reject(tooLarge(limit));
     return new Promise((resolve, reject) => {
@@ -164,7 +180,11 @@ class NodeExchange implements HttpExchange {
 
   respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void {
     const res = this.#res;
-    if (res.headersSent || res.destroyed) return;
+    const streamed = isStream(body);
+    if (res.headersSent || res.destroyed) {
+      if (streamed) destroyStream(body);
+      return;
+    }
     if (status === 413 || headers['connection'] === 'close') res.shouldKeepAlive = false;
     // One writeHead() with a flat [name, value, …] list: node validates and serialises the
     // headers in one pass, without the header map that each setHeader() call maintains.
@@ -174,7 +194,10 @@ class NodeExchange implements HttpExchange {
     for (const name in headers) if (name !== 'content-length' && name !== 'transfer-encoding') flat.push(name, headers[name]!);
     // 204 and 304 have no body and no content-length; any other status without a body says 0 rather than chunked nothing.
     const bodiless = status === 204 || status === 304;
-    if (!bodiless) flat.push('content-length', body === undefined ? '0' : String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
+    if (!bodiless) {
+      const length = streamed ? streamLength(headers['content-length']) : body === undefined ? '0' : String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+      if (length !== undefined) flat.push('content-length', length);
+    }
     try {
       res.writeHead(status, statusText(status), flat);
     } catch (error) {
@@ -182,9 +205,38 @@ class NodeExchange implements HttpExchange {
       res.statusMessage = '';
       throw error;
     }
-    if (bodiless || body === undefined) res.end();
+    if (streamed) {
+      if (bodiless || this.#req.method === 'HEAD') {
+        destroyStream(body);
+        res.end();
+      } else pipeBody(body, res);
+    } else if (bodiless || body === undefined) res.end();
     else res.end(body);
   }
+}
+
+/** A streamed body's declared length, when it is a byte count. */
+function streamLength(declared: string | undefined): string | undefined {
+  return declared !== undefined && /^\d{1,15}$/.test(declared) ? declared : undefined;
+}
+
+/**
+ * Streams a body with backpressure. A source that fails mid-way cannot be answered with an
+ * error any more (the status is sent): the response is cut off, so the client sees it is incomplete.
+ */
+function pipeBody(body: AsyncIterable<Uint8Array>, res: ServerResponse): void {
+  const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+  source.once('error', (error) => res.destroy(error));
+  res.once('close', () => {
+    if (!source.destroyed) source.destroy();
+  });
+  source.pipe(res);
+}
+
+function destroyStream(body: AsyncIterable<Uint8Array>): void {
+  const destroy = (body as { destroy?: unknown }).destroy;
+  if (typeof destroy === 'function') (destroy as () => void).call(body);
+  else void body[Symbol.asyncIterator]().return?.();
 }
 
 /** A request node could not parse gets toni's JSON error instead of node's bare 400. */

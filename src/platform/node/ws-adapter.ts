@@ -148,6 +148,7 @@ export class WsAdapter implements WebSocketAdapter {
       maxInboundBytes,
       handshakeTimeout,
       eventLimits: { maxSize: maxEventSize, maxDepth: maxEventDepth },
+      pipeline: binding.pipeline,
     });
     this.#wss = new WebSocketServer({
       noServer: true,

@@ -1,0 +1,113 @@
+import { ToniError } from '../errors.js';
+
+/** Options of `BroadcastModule.forRoot({ history })`. */
+export interface HistoryOptions {
+  /** Messages kept per stream (a room, or the broadcasts to everyone). */
+  size: number;
+  /** Milliseconds a message is kept at most. */
+  ttl: number;
+}
+
+/** Where a client is in a stream: its epoch (which changes when the stream's history is lost) and the last offset it has. */
+export interface Position {
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+/** A kept message: where it is in its stream and what was sent. */
+export interface KeptEntry {
+  readonly offset: number;
+  /** When it was kept (milliseconds since the epoch, the store's clock). */
+  readonly at: number;
+  /** The envelope's fields besides the position, as JSON: `"event":…,"data":…`. */
+  readonly body: string;
+  /** Who it was not for, and which gateway it was for. */
+  readonly except: readonly string[] | undefined;
+  readonly gateway: string | undefined;
+}
+
+/** What reading a stream after a position found. */
+export type ReadResult =
+  | { readonly kind: 'entries'; readonly epoch: string; readonly entries: readonly KeptEntry[] }
+  /** The history no longer reaches back to the position (or its epoch is another). */
+  | { readonly kind: 'lost'; readonly epoch: string; readonly offset: number };
+
+/** What one `emit` asks a store to keep. */
+export interface KeepRequest {
+  readonly stream: string;
+  readonly body: string;
+  readonly except: readonly string[] | undefined;
+  readonly gateway: string | undefined;
+}
+
+/** The name of the stream of broadcasts to everyone: no room can be named so. */
+export const EVERYONE = '';
+
+/**
+ * A history kept in this process: per stream, the last `size` messages, none older than `ttl`.
+ * Appends are synchronous, so offsets follow the order of the calls. `InMemoryHub` shares one
+ * among its applications, as Redis is shared by the instances of a cluster.
+ */
+export class MemoryHistory {
+  readonly #streams = new Map<string, { epoch: string; offset: number; entries: KeptEntry[] }>();
+
+  append(request: KeepRequest, size: number, now = Date.now()): Position {
+    let stream = this.#streams.get(request.stream);
+    if (stream === undefined) {
+      stream = { epoch: newEpoch(), offset: 0, entries: [] };
+      this.#streams.set(request.stream, stream);
+    }
+    const offset = ++stream.offset;
+    stream.entries.push({ offset, at: now, body: request.body, except: request.except, gateway: request.gateway });
+    if (stream.entries.length > size) stream.entries.splice(0, stream.entries.length - size);
+    return { epoch: stream.epoch, offset };
+  }
+
+  read(stream: string, after: Position, ttl: number, now = Date.now()): ReadResult {
+    const kept = this.#streams.get(stream);
+    if (kept === undefined) return { kind: 'lost', epoch: '', offset: 0 };
+    return readKept(kept.epoch, kept.offset, kept.entries, after, now - ttl);
+  }
+
+  /** Gives `stream` a new epoch: what was kept is no longer a complete account of it. */
+  reset(stream: string): void {
+    const kept = this.#streams.get(stream);
+    if (kept === undefined) return;
+    kept.epoch = newEpoch();
+    kept.entries = [];
+  }
+
+  /** Forgets entries older than `ttl` and streams left empty. */
+  expire(ttl: number, now = Date.now()): void {
+    for (const stream of this.#streams.values()) {
+      const first = stream.entries.findIndex((entry) => entry.at >= now - ttl);
+      if (first === -1) stream.entries = [];
+      else if (first > 0) stream.entries.splice(0, first);
+    }
+  }
+}
+
+/**
+ * The entries after `after`, if the history still reaches back to it: same epoch, and nothing
+ * between lost to the size bound or to age.
+ */
+export function readKept(epoch: string, last: number, entries: readonly KeptEntry[], after: Position, oldest: number): ReadResult {
+  if (after.epoch !== epoch || after.offset > last) return { kind: 'lost', epoch, offset: last };
+  if (after.offset === last) return { kind: 'entries', epoch, entries: [] };
+  const from = entries.findIndex((entry) => entry.offset > after.offset);
+  if (from === -1 || entries[from]!.offset !== after.offset + 1) return { kind: 'lost', epoch, offset: last };
+  const wanted = entries.slice(from);
+  if (wanted[0]!.at < oldest) return { kind: 'lost', epoch, offset: last };
+  return { kind: 'entries', epoch, entries: wanted };
+}
+
+export function assertHistoryOptions(options: HistoryOptions): void {
+  if (typeof options !== 'object' || options === null) throw new ToniError('TONI_ERR_INVALID_OPTION', 'BroadcastModule option history must be { size, ttl }.');
+  if (!Number.isSafeInteger(options.size) || options.size < 1) throw new ToniError('TONI_ERR_INVALID_OPTION', `history.size must be a positive integer of messages, got ${String(options.size)}.`);
+  if (!Number.isSafeInteger(options.ttl) || options.ttl < 1) throw new ToniError('TONI_ERR_INVALID_OPTION', `history.ttl must be a positive integer of milliseconds, got ${String(options.ttl)}.`);
+}
+
+/** A short random id: a stream's epoch, unique enough to tell one history from the next. */
+function newEpoch(): string {
+  return globalThis.crypto.randomUUID().slice(0, 8);
+}

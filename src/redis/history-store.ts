@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+import { type HistoryOptions, type KeptEntry, type Position, type ReadResult, readKept } from '../broadcast/history.js';
+import type { HistoryStore, KeptRecord } from '../broadcast/transport.js';
+
+/**
+ * Keeps a turn's emits: for each, the next offset of its stream, an entry in its Redis Stream
+ * (id `0-<offset>`, trimmed to about `size`), and a packet of the kept envelope, published at the
+ * end — one script, so that every instance receives a stream's messages in offset order.
+ * KEYS: per record, its stream and its meta (epoch, offset). ARGV: channel, envelope head and
+ * tail, size, ttl, count, then per record: head, middle, tail, body, except (JSON or ''), gateway ('').
+ */
+const KEEP = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local size, ttl, count = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local packets = {}
+for i = 1, count do
+  local stream, meta = KEYS[2 * i - 1], KEYS[2 * i]
+  local at = 6 + (i - 1) * 6
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    epoch = clock[1] .. clock[2] .. i
+    redis.call('HSET', meta, 'epoch', epoch)
+  end
+  local offset = redis.call('HINCRBY', meta, 'offset', 1)
+  -- A new count starts a new stream: entries left from an expired one would have higher ids.
+  if offset == 1 then redis.call('DEL', stream) end
+  redis.call('XADD', stream, 'MAXLEN', '~', size, '0-' .. offset, 'at', now, 'b', ARGV[at + 4], 'x', ARGV[at + 5], 'g', ARGV[at + 6])
+  redis.call('PEXPIRE', stream, ttl)
+  redis.call('PEXPIRE', meta, ttl)
+  packets[i] = ARGV[at + 1] .. offset .. ARGV[at + 2] .. epoch .. ARGV[at + 3]
+end
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. table.concat(packets, ',') .. ARGV[3])
+return count`;
+
+type Commands = Redis & { tonijsKeep(...args: (string | number)[]): Promise<number> };
+
+/**
+ * The history of `RedisTransport`: one Redis Stream per stream (a room, or everyone), shared by
+ * every instance, so that a client reconnecting to another instance — also after the first was
+ * killed — is replayed what it missed. Keys share one hash slot (`{prefix}`), so a Redis Cluster
+ * keeps them on one node.
+ */
+export class RedisHistory implements HistoryStore {
+  readonly #publisher: () => Redis | undefined;
+  readonly #prefix: string;
+  readonly #channel: () => string;
+  #defined = false;
+
+  constructor(publisher: () => Redis | undefined, prefix: string, channel: () => string) {
+    this.#publisher = publisher;
+    this.#prefix = prefix;
+    this.#channel = channel;
+  }
+
+  async keep(records: readonly KeptRecord[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void> {
+    const redis = this.#commands();
+    const keys: string[] = [];
+    const args: (string | number)[] = [this.#channel(), envelopeHead, envelopeTail, options.size, options.ttl, records.length];
+    for (const record of records) {
+      keys.push(this.#streamKey(record.stream), this.#metaKey(record.stream));
+      args.push(record.head, record.middle, record.tail, record.body, record.except === undefined ? '' : JSON.stringify(record.except), record.gateway ?? '');
+    }
+    await redis.tonijsKeep(keys.length, ...keys, ...args);
+  }
+
+  async read(stream: string, after: Position, options: HistoryOptions): Promise<ReadResult> {
+    const redis = this.#commands();
+    const results = await redis
+      .multi()
+      .hmget(this.#metaKey(stream), 'epoch', 'offset')
+      .xrange(this.#streamKey(stream), `(0-${after.offset}`, '+', 'COUNT', options.size + 1)
+      .time()
+      .exec();
+    if (results === null) throw new Error('the history transaction was aborted');
+    for (const [error] of results) if (error !== null) throw error;
+    const [epoch, last] = results[0]![1] as [string | null, string | null];
+    if (epoch === null) return { kind: 'lost', epoch: '', offset: 0 };
+    const raw = results[1]![1] as [string, string[]][];
+    const [seconds, micros] = results[2]![1] as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const entries = raw.map(toEntry).filter((entry): entry is KeptEntry => entry !== undefined);
+    return readKept(epoch, Number(last ?? 0), entries, after, now - options.ttl);
+  }
+
+  async reset(stream: string, options: HistoryOptions): Promise<void> {
+    const redis = this.#commands();
+    const epoch = globalThis.crypto.randomUUID().slice(0, 8);
+    await redis.multi().hset(this.#metaKey(stream), 'epoch', epoch).pexpire(this.#metaKey(stream), options.ttl).del(this.#streamKey(stream)).exec();
+  }
+
+  #commands(): Commands {
+    const redis = this.#publisher();
+    if (redis === undefined || redis.status !== 'ready') throw new Error('Redis is not connected');
+    if (!this.#defined) {
+      redis.defineCommand('tonijsKeep', { lua: KEEP });
+      this.#defined = true;
+    }
+    return redis as Commands;
+  }
+
+  #streamKey(stream: string): string {
+    return `{${this.#prefix}}:h:${stream}`;
+  }
+
+  #metaKey(stream: string): string {
+    return `{${this.#prefix}}:hm:${stream}`;
+  }
+}
+
+function toEntry([id, fields]: [string, string[]]): KeptEntry | undefined {
+  const offset = Number(id.slice(2));
+  const values = new Map<string, string>();
+  for (let index = 0; index + 1 < fields.length; index += 2) values.set(fields[index]!, fields[index + 1]!);
+  const body = values.get('b');
+  if (!Number.isSafeInteger(offset) || body === undefined) return undefined;
+  const except = values.get('x');
+  const gateway = values.get('g');
+  return {
+    offset,
+    at: Number(values.get('at') ?? 0),
+    body,
+    except: except === undefined || except === '' ? undefined : (JSON.parse(except) as string[]),
+    gateway: gateway === undefined || gateway === '' ? undefined : gateway,
+  };
+}

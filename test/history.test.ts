@@ -1,0 +1,365 @@
+// History and recovery, spoken as tonijs/client speaks it (the tonijs.v1 subprotocol, the
+// tonijs-recover query parameter, the welcome frame), with plain `ws` clients so that every frame
+// is visible: in memory on one instance, and over a real redis-server onto another instance,
+// also after the first was killed.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { Injectable, Module, ToniError, ToniFactory, type ToniApplication } from 'tonijs';
+import { WsAdapter } from 'tonijs/node';
+import { RedisTransport } from 'tonijs/redis';
+import { BroadcastModule, BroadcastService, type BroadcastTransport, type Gateway, InMemoryHub, type WsClient, type WsMessage } from 'tonijs/websocket';
+import { captureLogger, waitUntil } from './support/async.js';
+import { RedisServer } from './support/redis-server.js';
+import { TestClient, connect } from './support/ws-client.js';
+
+/** Joins the rooms of `?rooms=a,b` while connecting (as recovery needs: joined again in onConnect). */
+@Injectable()
+class RoomsGateway implements Gateway {
+  readonly path = '/live';
+  async onConnect(client: WsClient) {
+    for (const room of client.handshake.query.get('rooms')?.split(',') ?? []) if (room !== '') await client.join(room);
+  }
+  onMessage(_client: WsClient, _message: WsMessage) {}
+}
+
+@Injectable()
+class OtherGateway implements Gateway {
+  readonly path = '/other';
+  async onConnect(client: WsClient) {
+    for (const room of client.handshake.query.get('rooms')?.split(',') ?? []) if (room !== '') await client.join(room);
+  }
+  onMessage() {}
+}
+
+/** A kept event as the client receives it. */
+interface Kept {
+  event: string;
+  data?: unknown;
+  room: string;
+  offset: number;
+  epoch: string;
+}
+
+/** What a client knows after a session: its id (from the welcome) and its position in each stream. */
+interface Memory {
+  id: string;
+  positions: Record<string, [string, number]>;
+}
+
+const HISTORY = { size: 100, ttl: 60_000 };
+
+describe('history and recovery', () => {
+  const apps: ToniApplication[] = [];
+  const clients: TestClient[] = [];
+  let redis: RedisServer | undefined;
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.ws.terminate();
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await redis?.stop();
+    redis = undefined;
+  });
+
+  async function start(options: { history?: typeof HISTORY | undefined; transport?: BroadcastTransport } = {}) {
+    const history = 'history' in options ? options.history : HISTORY;
+    @Module({ imports: [BroadcastModule.forRoot({ transport: options.transport, history })], providers: [RoomsGateway, OtherGateway] })
+    class HistoryModule {}
+    const logger = captureLogger();
+    const app = await ToniFactory.create(HistoryModule, undefined, { logger });
+    apps.push(app);
+    const adapter = new WsAdapter();
+    app.useWebSocketAdapter(adapter);
+    await app.listen(0, '127.0.0.1');
+    return { app, logger, broadcast: app.get(BroadcastService), url: (path = '/live') => adapter.getUrl(path) };
+  }
+
+  /** Opens a tonijs.v1 client on `rooms`, sending `memory` to recover; resolves once connected (before the welcome). */
+  async function open(url: string, rooms: string[], memory?: Memory): Promise<TestClient> {
+    const target = new URL(url);
+    target.searchParams.set('rooms', rooms.join(','));
+    if (memory !== undefined) target.searchParams.set('tonijs-recover', JSON.stringify({ id: memory.id, s: memory.positions }));
+    const client = await connect(target.href, { protocols: 'tonijs.v1' });
+    clients.push(client);
+    return client;
+  }
+
+  /** Reads frames until the welcome: the events before it, and the welcome. */
+  async function untilWelcome(client: TestClient): Promise<{ events: Kept[]; welcome: { id: string; recovered: boolean } }> {
+    const events: Kept[] = [];
+    for (;;) {
+      const frame = JSON.parse(await client.nextText()) as Kept & { welcome?: { id: string; recovered: boolean } };
+      if (frame.welcome !== undefined) return { events, welcome: frame.welcome };
+      events.push(frame);
+    }
+  }
+
+  async function kept(client: TestClient, count: number): Promise<Kept[]> {
+    return (await client.texts(count)).map((text) => JSON.parse(text) as Kept);
+  }
+
+  function remember(id: string, events: readonly Kept[], into: Memory['positions'] = {}): Memory {
+    for (const event of events) into[event.room] = [event.epoch, event.offset];
+    return { id, positions: into };
+  }
+
+  describe('in memory, on one instance', () => {
+    it('keeps emits to a room and to everyone, each carrying its stream, offset and epoch', async () => {
+      const { broadcast, url } = await start();
+      const client = await open(url(), ['lobby']);
+      const { welcome } = await untilWelcome(client);
+      assert.equal(welcome.recovered, false, 'a first connection recovers nothing');
+      await broadcast.to('lobby').emit('said', 'one');
+      await broadcast.emit('news', { n: 1 });
+      await broadcast.to('lobby').emit('said', 'two');
+      const [first, news, second] = await kept(client, 3);
+      assert.deepEqual({ ...first, epoch: undefined }, { event: 'said', data: 'one', room: 'lobby', offset: 1, epoch: undefined });
+      assert.deepEqual({ ...news, epoch: undefined }, { event: 'news', data: { n: 1 }, room: '', offset: 1, epoch: undefined });
+      assert.equal(second!.offset, 2);
+      assert.equal(second!.epoch, first!.epoch);
+      assert.equal(typeof first!.epoch, 'string');
+      // What is not kept carries no position: a raw broadcast, an emit to two rooms, a local one, one to given clients.
+      await broadcast.broadcastText('plain');
+      await broadcast.to(['lobby', 'other']).emit('two rooms');
+      await broadcast.local.to('lobby').emit('local');
+      await broadcast.only(welcome.id).emit('only you');
+      assert.deepEqual(await client.texts(4), ['plain', '{"event":"two rooms"}', '{"event":"local"}', '{"event":"only you"}']);
+    });
+
+    it('replays what a reconnecting client missed, in order and exactly once, before newer messages, and says it recovered', async () => {
+      const { broadcast, url } = await start();
+      const first = await open(url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      for (let index = 1; index <= 3; index++) await broadcast.to('lobby').emit('n', index);
+      await broadcast.emit('all', 1);
+      const seen = await kept(first, 4);
+      first.ws.terminate();
+      await first.waitForClose();
+      for (let index = 4; index <= 6; index++) await broadcast.to('lobby').emit('n', index);
+      await broadcast.emit('all', 2);
+      await broadcast.to('elsewhere').emit('n', 'not for it');
+
+      const again = await open(url(), ['lobby'], remember(welcome.id, seen));
+      const { events, welcome: second } = await untilWelcome(again);
+      assert.deepEqual(events.map((event) => [event.room, event.event, event.data]), [['', 'all', 2], ['lobby', 'n', 4], ['lobby', 'n', 5], ['lobby', 'n', 6]]);
+      assert.deepEqual(second.recovered, true);
+      assert.notEqual(second.id, welcome.id);
+      await broadcast.to('lobby').emit('n', 7);
+      assert.deepEqual((await kept(again, 1)).map((event) => event.data), [7]);
+    });
+
+    it('says recovered: false when the history no longer reaches back, and live messages flow on', async () => {
+      const { broadcast, url } = await start({ history: { size: 3, ttl: 60_000 } });
+      const first = await open(url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      await broadcast.to('lobby').emit('n', 1);
+      const seen = await kept(first, 1);
+      first.ws.terminate();
+      await first.waitForClose();
+      for (let index = 2; index <= 6; index++) await broadcast.to('lobby').emit('n', index);
+      const again = await open(url(), ['lobby'], remember(welcome.id, seen));
+      const { events, welcome: second } = await untilWelcome(again);
+      assert.deepEqual(events, [], 'nothing of a broken stretch is replayed');
+      assert.equal(second.recovered, false);
+      await broadcast.to('lobby').emit('n', 7);
+      assert.deepEqual((await kept(again, 1)).map((event) => event.data), [7]);
+    });
+
+    it('says recovered: false for another epoch, a stream not joined again while connecting, or a malformed request', async () => {
+      const { broadcast, url } = await start();
+      const first = await open(url(), ['lobby', 'side']);
+      const { welcome } = await untilWelcome(first);
+      await broadcast.to('lobby').emit('n', 1);
+      await broadcast.to('side').emit('n', 1);
+      const seen = await kept(first, 2);
+      first.ws.terminate();
+      await first.waitForClose();
+      const memory = remember(welcome.id, seen);
+
+      const epochs = await open(url(), ['lobby'], { id: welcome.id, positions: { lobby: ['another-epoch', 1] } });
+      assert.equal((await untilWelcome(epochs)).welcome.recovered, false);
+      const partly = await open(url(), ['lobby'], memory);
+      assert.equal((await untilWelcome(partly)).welcome.recovered, false, 'side was not joined again');
+      const target = new URL(url());
+      target.searchParams.set('rooms', 'lobby');
+      target.searchParams.set('tonijs-recover', '{not json');
+      const broken = await connect(target.href, { protocols: 'tonijs.v1' });
+      clients.push(broken);
+      assert.equal((await untilWelcome(broken)).welcome.recovered, false);
+      const whole = await open(url(), ['lobby', 'side'], memory);
+      assert.equal((await untilWelcome(whole)).welcome.recovered, true);
+    });
+
+    it('replays only what was for the client: not what excluded it (by its previous id), nor another gateway’s', async () => {
+      const { broadcast, url } = await start();
+      const first = await open(url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      await broadcast.emit('hello', 0);
+      await broadcast.to('lobby').emit('hi', 0);
+      const seen = await kept(first, 2);
+      first.ws.terminate();
+      await first.waitForClose();
+      await broadcast.except(welcome.id).emit('not for you');
+      await broadcast.gateway('/other').emit('other gateway');
+      await broadcast.gateway('/live').emit('this gateway');
+      await broadcast.to('lobby').except(welcome.id).emit('not for you either');
+      await broadcast.to('lobby').emit('for the room');
+      const again = await open(url(), ['lobby'], remember(welcome.id, seen));
+      const { events, welcome: second } = await untilWelcome(again);
+      // The broadcasts to everyone first (at registration), then the room's (at its join).
+      assert.deepEqual(events.map((event) => event.event), ['this gateway', 'for the room']);
+      assert.equal(second.recovered, true, 'what it was not meant to get is not missing');
+    });
+
+    it('plain WebSocket clients get the positions as extra fields, and no welcome', async () => {
+      const { broadcast, url } = await start();
+      const plain = await connect(`${url()}?rooms=lobby`);
+      clients.push(plain);
+      await broadcast.to('lobby').emit('n', 1);
+      const [event] = await kept(plain, 1);
+      assert.equal(event!.event, 'n');
+      assert.equal(event!.offset, 1);
+      await broadcast.broadcastText('next');
+      assert.equal(await plain.nextText(), 'next', 'no welcome came in between');
+    });
+
+    it('without history nothing carries a position, and the welcome says recovered: false', async () => {
+      const { broadcast, url } = await start({ history: undefined });
+      const client = await open(url(), ['lobby'], { id: randomUUID(), positions: { lobby: ['e', 1] } });
+      assert.equal((await untilWelcome(client)).welcome.recovered, false);
+      await broadcast.to('lobby').emit('n', 1);
+      assert.equal(await client.nextText(), '{"event":"n","data":1}');
+    });
+
+    it('refuses invalid history options with TONI_ERR_INVALID_OPTION', async () => {
+      for (const history of [{ size: 0, ttl: 1 }, { size: 1, ttl: -1 }, { size: 1.5, ttl: 1 }]) {
+        @Module({ imports: [BroadcastModule.forRoot({ history })] })
+        class Invalid {}
+        await assert.rejects(ToniFactory.create(Invalid, undefined, { logger: false }), (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_INVALID_OPTION');
+      }
+    });
+  });
+
+  describe('shared by the applications of an InMemoryHub', () => {
+    it('recovers onto another application of the hub', async () => {
+      const hub = new InMemoryHub();
+      const east = await start({ transport: hub.transport() });
+      const west = await start({ transport: hub.transport() });
+      const first = await open(east.url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      await west.broadcast.to('lobby').emit('n', 1);
+      const seen = await kept(first, 1);
+      first.ws.terminate();
+      await first.waitForClose();
+      await east.broadcast.to('lobby').emit('n', 2);
+      await west.broadcast.to('lobby').emit('n', 3);
+      const again = await open(west.url(), ['lobby'], remember(welcome.id, seen));
+      const { events, welcome: second } = await untilWelcome(again);
+      assert.deepEqual(events.map((event) => event.data), [2, 3]);
+      assert.equal(second.recovered, true);
+    });
+  });
+
+  describe('in Redis Streams, shared by a cluster', () => {
+    async function redisInstance(server: RedisServer, prefix: string, options: { operationTimeout?: number } = {}) {
+      const transport = new RedisTransport({ url: server.url, keyPrefix: prefix, heartbeatInterval: 100, instanceTimeout: 600, operationTimeout: options.operationTimeout ?? 1_000 });
+      return start({ transport });
+    }
+
+    it('recovers onto another instance, also after the first was closed, with one script call per turn of emits', async () => {
+      redis = await RedisServer.start();
+      const prefix = `history-${randomUUID()}`;
+      const east = await redisInstance(redis, prefix);
+      const west = await redisInstance(redis, prefix);
+      const first = await open(east.url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      await west.broadcast.to('lobby').emit('n', 1);
+      const seen = await kept(first, 1);
+      first.ws.terminate();
+      await first.waitForClose();
+
+      const stats = new Redis(redis.url);
+      // ioredis sends a script with EVAL the first time, with EVALSHA after.
+      const scripts = async () => {
+        const info = String(await stats.info('commandstats'));
+        return ['eval', 'evalsha'].reduce((sum, name) => sum + Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0), 0);
+      };
+      const before = await scripts();
+      // Ten emits in one turn: one round trip to Redis.
+      await Promise.all(Array.from({ length: 10 }, (_, index) => east.broadcast.to('lobby').emit('n', index + 2)));
+      await waitUntil(async () => (await scripts()) > before, 5_000, 'the turn\'s emits to be kept');
+      assert.equal((await scripts()) - before, 1);
+      stats.disconnect();
+      await east.app.close();
+
+      const again = await open(west.url(), ['lobby'], remember(welcome.id, seen));
+      const { events, welcome: second } = await untilWelcome(again);
+      assert.deepEqual(events.map((event) => event.data), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      assert.equal(second.recovered, true);
+    });
+
+    it('holds live messages while replaying, and neither loses nor doubles one, whatever arrives meanwhile', async () => {
+      redis = await RedisServer.start();
+      const prefix = `history-${randomUUID()}`;
+      const east = await redisInstance(redis, prefix);
+      const west = await redisInstance(redis, prefix);
+      const first = await open(east.url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      await east.broadcast.to('lobby').emit('n', 0);
+      const seen = await kept(first, 1);
+      first.ws.terminate();
+      await first.waitForClose();
+      let sent = 0;
+      let sending = true;
+      // A steady stream from the other instance while the client comes back.
+      const producer = (async () => {
+        while (sending && sent < 2_000) {
+          await east.broadcast.to('lobby').emit('n', ++sent);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      await waitUntil(() => sent >= 50, 5_000, 'some messages to be missed');
+      const again = await open(west.url(), ['lobby'], remember(welcome.id, seen));
+      const { events, welcome: second } = await untilWelcome(again);
+      assert.equal(second.recovered, true);
+      await waitUntil(() => sent >= events.length + 50, 5_000, 'more live messages');
+      sending = false;
+      await producer;
+      const rest: Kept[] = [];
+      while (events.length + rest.length < sent) rest.push(...(await kept(again, 1)));
+      const all = [...events, ...rest].map((event) => event.data);
+      assert.deepEqual(all, Array.from({ length: sent }, (_, index) => index + 1), 'every message after the last seen, once, in order');
+    });
+
+    it('degrades to recovered: false while Redis is down — no crash, no hang — and gives the stream a new epoch when it returns', async () => {
+      redis = await RedisServer.start();
+      const prefix = `history-${randomUUID()}`;
+      const east = await redisInstance(redis, prefix, { operationTimeout: 300 });
+      const first = await open(east.url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      await east.broadcast.to('lobby').emit('n', 1);
+      const seen = await kept(first, 1);
+      first.ws.terminate();
+      await first.waitForClose();
+
+      await redis.kill();
+      await east.logger.waitFor((entry) => /^Redis is unreachable/.test(entry.message ?? ''));
+      // Delivered unkept, to who is connected: the stream's history is no longer complete.
+      const witness = await open(east.url(), ['lobby']);
+      assert.equal((await untilWelcome(witness)).welcome.recovered, false);
+      await east.broadcast.to('lobby').emit('n', 2);
+      assert.equal(await witness.nextText(), '{"event":"n","data":2}');
+      const during = await open(east.url(), ['lobby'], remember(welcome.id, seen));
+      assert.equal((await untilWelcome(during)).welcome.recovered, false, 'no history to read while Redis is down');
+
+      await redis.restart();
+      await east.logger.waitFor((entry) => /^Redis is reachable again/.test(entry.message ?? ''), 10_000, 'Redis to be back');
+      await east.broadcast.to('lobby').emit('n', 3);
+      const [third] = await kept(witness, 1);
+      assert.notEqual(third!.epoch, seen[0]!.epoch, 'a new epoch: the old positions do not vouch for anything');
+      const after = await open(east.url(), ['lobby'], remember(welcome.id, seen));
+      assert.equal((await untilWelcome(after)).welcome.recovered, false);
+    });
+  });
+});
