@@ -11,7 +11,7 @@ import { build } from 'esbuild';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { Injectable, Module, type ToniApplication, ToniFactory } from 'tonijs';
 import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
-import { type Gateway, On, type WsClient, type WsHandshake } from 'tonijs/websocket';
+import { BroadcastModule, type Gateway, On, type WsClient, type WsHandshake } from 'tonijs/websocket';
 import { AsyncQueue, deferred, withTimeout } from './support/async.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
@@ -55,7 +55,7 @@ class BrowserProbeGateway implements Gateway {
   }
 }
 
-@Module({ providers: [BrowserProbeGateway] })
+@Module({ imports: [BroadcastModule], providers: [BrowserProbeGateway] })
 class BrowserProbeModule {}
 
 /** What the page leaves on `window` for the functions the test runs in it. */

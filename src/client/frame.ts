@@ -2,17 +2,20 @@
 export type Frame =
   | { readonly kind: 'event'; readonly event: string; readonly data: unknown; readonly id: number | string | undefined }
   | { readonly kind: 'ack'; readonly id: number | string; readonly data: unknown; readonly error: unknown }
-  /** The `tonijs.v1` heartbeat's answer. */
-  | { readonly kind: 'pong' }
+  /**
+   * A `tonijs.v1` control frame: the heartbeat's answer `{"pong":n}`, or the server's
+   * `{"welcome":{"id":…,"recovered":…}}` once its gateway's onConnect has run.
+   */
+  | { readonly kind: 'control' }
   /** Not an envelope: for `onRaw`. */
   | { readonly kind: 'raw' };
 
-const PONG: Frame = { kind: 'pong' };
+const CONTROL: Frame = { kind: 'control' };
 const RAW: Frame = { kind: 'raw' };
 
 /** Reads a text frame from the server. Never throws. */
 export function readFrame(text: string): Frame {
-  if (text.startsWith('{"pong":')) return PONG;
+  if (text.startsWith('{"pong":') || text.startsWith('{"welcome":')) return CONTROL;
   // tonijs writes envelopes without leading whitespace.
   if (text.charCodeAt(0) !== 0x7b) return RAW;
   let value: unknown;

@@ -319,7 +319,8 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     this.#lastSeen = Date.now();
     const frame: Frame = typeof data === 'string' ? readFrame(data) : { kind: 'raw' };
     switch (frame.kind) {
-      case 'pong':
+      case 'control':
+        // The welcome's `recovered` will matter once the socket sends what it has seen (recovery).
         return;
       case 'raw':
         return this.#emit(this.#listeners.raw, data as RawFrame);
