@@ -517,6 +517,8 @@ describe('gateway events', () => {
       cleanups.push(() => ws.ws.terminate());
       assert.equal(ws.ws.protocol, 'tonijs.v1');
       const client = new EnvelopeClient(ws);
+      // With BroadcastModule, a tonijs.v1 client is greeted once onConnect has run, before anything else.
+      assert.deepEqual(Object.keys(await client.next()), ['welcome']);
       client.send({ event: 'slow', data: 'first', id: 1 });
       await gateway.seen.next();
       client.send('{"ping":41}');
