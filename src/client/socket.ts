@@ -24,7 +24,7 @@ export interface CloseInfo {
 export interface ReconnectInfo {
   /**
    * True when the server replayed every message the socket missed while it was away. Always
-   * false until the server keeps a history: reload what the page shows.
+   * false for now (the socket does not yet send what it has seen): reload what the page shows.
    */
   readonly recovered: boolean;
   /** Attempts it took, 1 for the first. */
@@ -299,8 +299,9 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     this.#ready?.resolve();
     this.#ready = undefined;
     this.#emit(this.#listeners.open, undefined);
-    // Recovery (replaying what the socket missed) will hook in here: send the last positions
-    // seen, and report `recovered` once the server answers.
+    // Recovery hooks in at two places: #urlWithQuery sends the positions seen (the server reads
+    // them from its `tonijs-recover` query parameter), and onReconnect then waits for the
+    // server's welcome frame (#receive, 'control'), which says whether everything was replayed.
     if (reconnected) this.#emit(this.#listeners.reconnect, info);
     const queue = this.#queue;
     this.#queue = [];
