@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
+import { build } from 'esbuild';
 
 /** Files under `folder` (recursively) with the module specifiers they import. */
 async function imports(folder: string): Promise<{ file: string; specifiers: string[] }[]> {
@@ -9,7 +12,7 @@ async function imports(folder: string): Promise<{ file: string; specifiers: stri
   return Promise.all(
     files.map(async (file) => {
       const text = await readFile(new URL(file, root), 'utf8');
-      const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((match) => match[1] ?? match[2]!);
+      const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)].map((match) => match[1] ?? match[2] ?? match[3]!);
       return { file: `src/${folder}/${file}`, specifiers };
     }),
   );
@@ -32,5 +35,34 @@ describe('architecture', () => {
         assert.ok(!specifiers.includes('ioredis'), `${file} imports ioredis`);
       }
     }
+  });
+
+  it('keeps tonijs/client browser-safe: only node.ts imports ws, no file a Node built-in, and nothing of the server but the envelope and the event-map types', async () => {
+    const shared = new Set(['../websocket/envelope.js', '../websocket/protocol.js', '../websocket/event-map.js']);
+    for (const { file, specifiers } of await imports('client')) {
+      const allowed = file === 'src/client/node.ts' ? ['ws'] : [];
+      const wrong = specifiers.filter((specifier) => !specifier.startsWith('./') && !shared.has(specifier) && !allowed.includes(specifier));
+      assert.deepEqual(wrong, [], `${file} imports ${wrong.join(', ')}`);
+      const text = await readFile(new URL(`../${file}`, import.meta.url), 'utf8');
+      assert.doesNotMatch(text, /^import \{[^}]*\} from '\.\.\/websocket\/event-map\.js'/m, `${file} imports the event-map types as values`);
+    }
+  });
+
+  it('builds tonijs/client for browsers (the browser condition) without ws or node:*, within 5 KB min+gzip', async () => {
+    const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, Record<string, unknown>> };
+    const client = manifest.exports['./client']!;
+    assert.equal(client.browser, './dist/client/index.js');
+    assert.equal((client['tonijs-source'] as Record<string, string>).browser, './src/client/index.ts');
+    const result = await build({
+      stdin: { contents: "export * from 'tonijs/client';", resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
+      bundle: true, format: 'esm', platform: 'browser', conditions: ['tonijs-source'], minify: true, write: false, metafile: true, logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    assert.ok(inputs.includes('src/client/index.ts') && !inputs.includes('src/client/node.ts'), `the browser build took ${inputs.join(', ')}`);
+    assert.deepEqual(inputs.filter((input) => /node_modules|^node:|platform\/|\/redis\//.test(input)), []);
+    const [output] = Object.values(result.metafile.outputs);
+    assert.deepEqual(output!.imports, [], 'the browser build imports modules it does not bundle');
+    const size = gzipSync(result.outputFiles[0]!.contents, { level: 9 }).byteLength;
+    assert.ok(size <= 5 * 1024, `tonijs/client is ${size} bytes min+gzip, over its 5 KB budget`);
   });
 });

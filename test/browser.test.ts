@@ -1,5 +1,6 @@
-// The example chat page, driven in a real headless Chromium: two people chat in one room and
-// an announcement posted over HTTP reaches both. Screenshots land in test-artifacts/.
+// The example chat page, driven in a real headless Chromium: two people chat in one room, an
+// announcement posted over HTTP reaches both, and the pages come back by themselves when their
+// connections are cut or the server restarts. Screenshots land in test-artifacts/.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +8,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import type { ToniApplication } from 'tonijs';
 import { createChatApp } from '../examples/chat/app.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const WAIT = { timeout: 10_000 };
@@ -39,13 +41,13 @@ describe('the chat page in a real browser', () => {
     assert.deepEqual(pageErrors.splice(0).map(String), [], 'the page threw');
   });
 
-  /** A fresh browser profile (no shared localStorage) with the page open. */
-  async function openPage(): Promise<Page> {
+  /** A fresh browser profile (no shared localStorage) with the page open, from `base` (the app, or a proxy in front of it). */
+  async function openPage(base = url): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 760, height: 620 } });
     contexts.push(context);
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(error));
-    const response = await page.goto(`${url}/`);
+    const response = await page.goto(`${base}/`);
     assert.equal(response?.status(), 200);
     return page;
   }
@@ -160,5 +162,61 @@ describe('the chat page in a real browser', () => {
 
     await ann.screenshot({ path: `${ARTIFACTS}chat-ann.png` });
     await bob.screenshot({ path: `${ARTIFACTS}chat-bob.png` });
+  });
+
+  it('comes back by itself when the connections are cut or the server restarts, and the chat goes on', async () => {
+    // Each page reaches the app through its own TCP proxy, which the test cuts for real.
+    const proxies = [await TcpProxy.start(url), await TcpProxy.start(url)];
+    const [toAnn, toBob] = proxies as [TcpProxy, TcpProxy];
+    const reconnected = (page: Page, times: number) => page.locator('.msg--system', { hasText: 'Reconnected.' }).nth(times - 1).waitFor(WAIT);
+    try {
+      const ann = await openPage(toAnn.url('', 'http'));
+      const bob = await openPage(toBob.url('', 'http'));
+      await join(ann, 'Ann', 'tea-room');
+      await join(bob, 'Bob', 'tea-room');
+      await say(ann, 'Before the cut');
+      await bob.locator('.msg--other', { hasText: 'Before the cut' }).waitFor(WAIT);
+
+      // Both links cut: each page says so, reconnects, joins the room again.
+      toAnn.cut();
+      toBob.cut();
+      for (const page of [ann, bob]) await reconnected(page, 1);
+      for (const page of [ann, bob]) assert.equal(await textOnceEqual(page, '#room-count', '2'), '2');
+      assert.equal(await ann.textContent('#status'), 'online');
+      assert.equal(await ann.locator('.msg--system', { hasText: 'Connection lost. Reconnecting…' }).count(), 1);
+      await say(bob, 'After the cut');
+      await ann.locator('.msg--other', { hasText: 'After the cut' }).waitFor(WAIT);
+
+      // Ann offline (her proxy resets every connection): her line waits in the client's queue and
+      // is delivered, acknowledged, once she is back.
+      toAnn.mode('reset');
+      toAnn.cut();
+      await ann.locator('#status', { hasText: 'reconnecting' }).waitFor(WAIT);
+      await ann.fill('#message', 'Sent while offline');
+      await ann.press('#message', 'Enter');
+      await ann.locator('.msg--own.pending', { hasText: 'Sent while offline' }).waitFor(WAIT);
+      await ann.screenshot({ path: `${ARTIFACTS}chat-reconnecting.png` });
+      toAnn.mode('forward');
+      await ann.locator('.msg--own:not(.pending)', { hasText: 'Sent while offline' }).locator('.tick').waitFor(WAIT);
+      await bob.locator('.msg--other', { hasText: 'Sent while offline' }).waitFor(WAIT);
+      await reconnected(ann, 2);
+
+      // The server restarts: a new application, on another port behind the same addresses.
+      await app.close();
+      app = await createChatApp({ logger: false, heartbeatInterval: 0 });
+      const port = Number(new URL(await app.listen(0, '127.0.0.1')).port);
+      for (const proxy of proxies) proxy.retarget(port);
+      await reconnected(ann, 3);
+      await reconnected(bob, 2);
+      for (const page of [ann, bob]) assert.equal(await textOnceEqual(page, '#room-count', '2'), '2');
+      await say(ann, 'After the restart');
+      await bob.locator('.msg--other', { hasText: 'After the restart' }).waitFor(WAIT);
+      await say(bob, 'Still here');
+      await ann.locator('.msg--other', { hasText: 'Still here' }).waitFor(WAIT);
+      assert.equal(await ann.locator('.msg--own.failed').count(), 0, 'a line failed');
+      await bob.screenshot({ path: `${ARTIFACTS}chat-after-restart.png` });
+    } finally {
+      await Promise.all(proxies.map((proxy) => proxy.close()));
+    }
   });
 });

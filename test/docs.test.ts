@@ -8,6 +8,7 @@ const entryPoints = {
   'tonijs/node': () => import('tonijs/node'),
   'tonijs/redis': () => import('tonijs/redis'),
   'tonijs/testing': () => import('tonijs/testing'),
+  'tonijs/client': () => import('tonijs/client'),
 };
 
 describe('documentation', () => {

@@ -190,7 +190,17 @@ describe('the example chat app', () => {
     assert.ok(response.headers.get('etag') !== null, 'served by useStaticAssets, with a validator');
     const html = await response.text();
     assert.match(html, /<title>toni chat<\/title>/);
-    assert.match(html, /request\('join', wanted\)/);
+    assert.match(html, /import \{ connect \} from '\/tonijs-client\.js'/);
+  });
+
+  it('serves tonijs/client to the page as one browser module, without ws or Node built-ins', async () => {
+    const app = await start();
+    const response = await fetch(`${app.getUrl()}/tonijs-client.js`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    const script = await response.text();
+    assert.match(script, /export\{[^}]*\bconnect\b/);
+    assert.doesNotMatch(script, /\bimport\b[^;]*\bfrom\b|require\(|node:/, 'the module loads nothing else');
   });
 
   it('sends the heartbeat from its background task to every chat client', async () => {

@@ -6,13 +6,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { build } from 'esbuild';
 
 const execFileAsync = promisify(execFile);
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 interface Manifest {
   name: string;
-  exports: Record<string, string | { default?: string; types?: string }>;
+  exports: Record<string, string | { default?: string; types?: string; browser?: string; node?: string }>;
   dependencies: Record<string, string>;
 }
 const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as Manifest;
@@ -28,6 +29,7 @@ const EXPECTED: Record<string, string[]> = {
   'tonijs/node': ['NodeHttpAdapter', 'WsAdapter', 'fromNodeMiddleware'],
   'tonijs/redis': ['RedisTransport'],
   'tonijs/testing': ['Test', 'TestWsClient'],
+  'tonijs/client': ['connect', 'ToniSocket', 'ToniClientError'],
 };
 
 /**
@@ -110,7 +112,9 @@ describe('the published package', () => {
     assert.deepEqual(unwanted, [], 'the tarball holds files users do not need');
     assert.deepEqual(files.filter((path) => !/^(dist|src)\//.test(path)).sort(), ['README.md', 'package.json']);
     for (const entry of entries) {
-      for (const target of [entry.default, entry.types]) assert.ok(files.includes(target!.replace(/^\.\//, '')), `the tarball lacks ${target}, which package.json exports`);
+      for (const target of [entry.default, entry.types, entry.browser, entry.node]) {
+        if (target !== undefined) assert.ok(files.includes(target.replace(/^\.\//, '')), `the tarball lacks ${target}, which package.json exports`);
+      }
     }
 
     const project = await emptyProject(join(scratch, 'from-tarball'));
@@ -123,6 +127,16 @@ describe('the published package', () => {
     const ioredis = JSON.parse(await readFile(join(root, 'node_modules', 'ioredis', 'package.json'), 'utf8')) as { version: string };
     await npmInstall(project, `ioredis@${ioredis.version}`);
     await assertEntryPointsImport(project);
+
+    // A bundler building for browsers gets tonijs/client's browser build, which needs neither ws nor Node.
+    const bundle = await build({
+      stdin: { contents: "export { connect } from 'tonijs/client';", resolveDir: project },
+      absWorkingDir: project,
+      bundle: true, format: 'esm', platform: 'browser', write: false, metafile: true, logLevel: 'silent',
+    });
+    const inputs = Object.keys(bundle.metafile.inputs);
+    assert.ok(inputs.includes('node_modules/tonijs/dist/client/index.js'), `the browser bundle took ${inputs.join(', ')}`);
+    assert.deepEqual(inputs.filter((input) => /node_modules\/ws\/|^node:|client\/node\.js/.test(input)), []);
 
     // A TypeScript user's view: every entry point's declarations resolve and type-check, with
     // nothing installed besides tonijs, ioredis and Node's types, which every TypeScript project

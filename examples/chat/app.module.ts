@@ -3,6 +3,7 @@ import { BroadcastModule, type BroadcastTransport } from 'tonijs/websocket';
 import { AuthService, DEMO_USERS, User } from './auth.service.js';
 import { BackgroundJobs } from './background-jobs.js';
 import { ChatGateway } from './chat.gateway.js';
+import { ClientModuleController } from './client-module.controller.js';
 import { EchoGateway } from './echo.gateway.js';
 import { EventsController } from './events.controller.js';
 import { NotificationService } from './notification.service.js';
@@ -18,7 +19,7 @@ export interface AppModuleOptions {
 
 /** The whole example: three gateways, the HTTP endpoints, and what they share. */
 @Module({
-  controllers: [EventsController],
+  controllers: [ClientModuleController, EventsController],
   providers: [ChatGateway, EchoGateway, SecureGateway, NotificationService, AuthService, BackgroundJobs],
 })
 export class AppModule {

@@ -1,5 +1,6 @@
 // What the chat page and the server say to each other: gateway events (docs/events.md), typed
-// once here for both ends. The page speaks the same envelope from plain JavaScript.
+// once here for both ends. The page sends and handles them with tonijs/client, from plain
+// JavaScript; a TypeScript front end would write `connect<ChatEvents>('/chat')`.
 
 /** Room occupancy, as join acknowledgements and presence events carry it. */
 export interface Counts {
