@@ -203,6 +203,7 @@ describe('RedisTransport across processes', () => {
     assert.equal(outageErrors.length, 1, `logged ${outageErrors.length} errors: ${outageErrors.map((entry) => entry.message).join('; ')}`);
 
     await redis.restart();
+    await logger.waitFor((entry) => entry.level === 'info' && /reachable again/.test(entry.message ?? ''), 10_000, 'this instance to reconnect');
     // The child's state arrives once it is subscribed again and has answered: then it hears broadcasts too.
     await waitUntil(() => local.manager.clusterStats.syncedInstances === 1, 10_000, 'the child to send its state again');
     assert.equal(await local.broadcast.getClientCount(), 2);

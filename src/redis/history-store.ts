@@ -33,7 +33,30 @@ end
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. table.concat(packets, ',') .. ARGV[3])
 return count`;
 
-type Commands = Redis & { tonijsKeep(...args: (string | number)[]): Promise<number> };
+/**
+ * The stream's epoch and last offset, the store's clock, and the entries after ARGV[1] (at most
+ * ARGV[2]), in one atomic read. KEYS: stream, meta.
+ */
+const READ = `
+local clock = redis.call('TIME')
+local meta = redis.call('HMGET', KEYS[2], 'epoch', 'offset')
+local entries = redis.call('XRANGE', KEYS[1], '(0-' .. ARGV[1], '+', 'COUNT', ARGV[2])
+return { meta[1] or '', meta[2] or '0', clock[1], clock[2], entries }`;
+
+/** A new epoch for the stream (ARGV[1]), its entries gone. KEYS: stream, meta. ARGV: epoch, ttl. */
+const RESET = `
+redis.call('HSET', KEYS[2], 'epoch', ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1`;
+
+// Scripts rather than MULTI: ioredis's auto-pipelining can throw out of its own callback when a
+// transaction meets a closing connection, and a single command cannot.
+type Commands = Redis & {
+  tonijsKeep(...args: (string | number)[]): Promise<number>;
+  tonijsRead(stream: string, meta: string, after: number, count: number): Promise<[string, string, string, string, [string, string[]][]]>;
+  tonijsReset(stream: string, meta: string, epoch: string, ttl: number): Promise<number>;
+};
 
 /**
  * The history of `RedisTransport`: one Redis Stream per stream (a room, or everyone), shared by
@@ -66,27 +89,16 @@ export class RedisHistory implements HistoryStore {
 
   async read(stream: string, after: Position, options: HistoryOptions): Promise<ReadResult> {
     const redis = this.#commands();
-    const results = await redis
-      .multi()
-      .hmget(this.#metaKey(stream), 'epoch', 'offset')
-      .xrange(this.#streamKey(stream), `(0-${after.offset}`, '+', 'COUNT', options.size + 1)
-      .time()
-      .exec();
-    if (results === null) throw new Error('the history transaction was aborted');
-    for (const [error] of results) if (error !== null) throw error;
-    const [epoch, last] = results[0]![1] as [string | null, string | null];
-    if (epoch === null) return { kind: 'lost', epoch: '', offset: 0 };
-    const raw = results[1]![1] as [string, string[]][];
-    const [seconds, micros] = results[2]![1] as [string, string];
+    const [epoch, last, seconds, micros, raw] = await redis.tonijsRead(this.#streamKey(stream), this.#metaKey(stream), after.offset, options.size + 1);
+    if (epoch === '') return { kind: 'lost', epoch: '', offset: 0 };
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const entries = raw.map(toEntry).filter((entry): entry is KeptEntry => entry !== undefined);
-    return readKept(epoch, Number(last ?? 0), entries, after, now - options.ttl);
+    return readKept(epoch, Number(last), entries, after, now - options.ttl);
   }
 
   async reset(stream: string, options: HistoryOptions): Promise<void> {
     const redis = this.#commands();
-    const epoch = globalThis.crypto.randomUUID().slice(0, 8);
-    await redis.multi().hset(this.#metaKey(stream), 'epoch', epoch).pexpire(this.#metaKey(stream), options.ttl).del(this.#streamKey(stream)).exec();
+    await redis.tonijsReset(this.#streamKey(stream), this.#metaKey(stream), globalThis.crypto.randomUUID().slice(0, 8), options.ttl);
   }
 
   #commands(): Commands {
@@ -94,6 +106,8 @@ export class RedisHistory implements HistoryStore {
     if (redis === undefined || redis.status !== 'ready') throw new Error('Redis is not connected');
     if (!this.#defined) {
       redis.defineCommand('tonijsKeep', { lua: KEEP });
+      redis.defineCommand('tonijsRead', { lua: READ, numberOfKeys: 2 });
+      redis.defineCommand('tonijsReset', { lua: RESET, numberOfKeys: 2 });
       this.#defined = true;
     }
     return redis as Commands;

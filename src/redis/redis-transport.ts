@@ -91,8 +91,10 @@ export class RedisTransport implements BroadcastTransport {
       connection.on('ready', this.#onReady);
     }
     subscriber.on('messageBuffer', this.#onMessage);
-    void subscriber.subscribe(this.#broadcastChannel, `${keyPrefix}:ch:i:${link.instanceId}`).catch(this.#onError);
-    const connecting: Promise<unknown>[] = [];
+    // Awaited with the connections: subscribed, this instance counts in instances() for the others.
+    const subscribed = subscriber.subscribe(this.#broadcastChannel, `${keyPrefix}:ch:i:${link.instanceId}`);
+    subscribed.catch(this.#onError);
+    const connecting: Promise<unknown>[] = [subscribed];
     if (client === undefined || client.status === 'wait') connecting.push(publisher.connect());
     if (subscriber.status === 'wait') connecting.push(subscriber.connect());
     // Bounded: an application starts whether or not Redis answers, and joins once it does.
