@@ -85,18 +85,28 @@ describe('history and recovery', () => {
     return client;
   }
 
-  /** Reads frames until the welcome: the events before it, and the welcome. */
-  async function untilWelcome(client: TestClient): Promise<{ events: Kept[]; welcome: { id: string; recovered: boolean } }> {
+  type Position = { room: string; epoch: string; offset: number };
+
+  /** Reads frames until the welcome: the events before it, where the client starts in each stream, and the welcome. */
+  async function untilWelcome(client: TestClient): Promise<{ events: Kept[]; positions: Position[]; welcome: { id: string; recovered: boolean } }> {
     const events: Kept[] = [];
+    const positions: Position[] = [];
     for (;;) {
-      const frame = JSON.parse(await client.nextText()) as Kept & { welcome?: { id: string; recovered: boolean } };
-      if (frame.welcome !== undefined) return { events, welcome: frame.welcome };
-      events.push(frame);
+      const frame = JSON.parse(await client.nextText()) as Kept & { welcome?: { id: string; recovered: boolean }; position?: Position };
+      if (frame.welcome !== undefined) return { events, positions, welcome: frame.welcome };
+      if (frame.position !== undefined) positions.push(frame.position);
+      else events.push(frame);
     }
   }
 
+  /** The next `count` events, past the position frames a join sends. */
   async function kept(client: TestClient, count: number): Promise<Kept[]> {
-    return (await client.texts(count)).map((text) => JSON.parse(text) as Kept);
+    const events: Kept[] = [];
+    while (events.length < count) {
+      const frame = JSON.parse(await client.nextText()) as Kept & { position?: unknown; left?: unknown };
+      if (frame.position === undefined && frame.left === undefined) events.push(frame);
+    }
+    return events;
   }
 
   function remember(id: string, events: readonly Kept[], into: Memory['positions'] = {}): Memory {

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Injectable, Module, ToniError, ToniFactory, type ToniApplication, inject } from 'tonijs';
@@ -9,61 +6,10 @@ import { WsAdapter } from 'tonijs/node';
 import { PROTOCOL_VERSION, RedisTransport } from 'tonijs/redis';
 import { BroadcastModule, BroadcastService, ConnectionManager, PresenceService, type Gateway, type WsClient } from 'tonijs/websocket';
 import { captureLogger, withTimeout, waitUntil } from './support/async.js';
+import { ChildInstance, HEARTBEAT, INSTANCE_TIMEOUT } from './support/child-instance.js';
 import { RedisServer } from './support/redis-server.js';
 import { type TestClient, connect } from './support/ws-client.js';
 
-const HEARTBEAT = 100;
-const INSTANCE_TIMEOUT = 600;
-
-/** A toni instance in a child process, driven over IPC. */
-class ChildInstance {
-  readonly #child: ChildProcess;
-  readonly wsUrl: string;
-  #nextId = 0;
-
-  private constructor(child: ChildProcess, wsUrl: string) {
-    this.#child = child;
-    this.wsUrl = wsUrl;
-  }
-
-  static async spawn(redisUrl: string): Promise<ChildInstance> {
-    const fixture = fileURLToPath(new URL('./fixtures/redis-instance.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--conditions=tonijs-source', '--import', 'tsx', fixture, redisUrl, String(HEARTBEAT), String(INSTANCE_TIMEOUT)], {
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    });
-    let output = '';
-    const ready = new Promise<string>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        output += chunk;
-        const match = /ready (\S+)/.exec(output);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`the instance exited early with ${code}`)));
-    });
-    return new ChildInstance(child, await withTimeout(ready, 20_000, 'the child instance to start'));
-  }
-
-  command<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = this.#nextId++;
-    const answer = new Promise<T>((resolve) => {
-      const onMessage = (message: { id: number; result: T }) => {
-        if (message.id !== id) return;
-        this.#child.off('message', onMessage);
-        resolve(message.result);
-      };
-      this.#child.on('message', onMessage);
-    });
-    this.#child.send({ id, op, ...args });
-    return withTimeout(answer, 5_000, `the child instance to answer ${op}`);
-  }
-
-  async kill(): Promise<void> {
-    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
-    const exited = once(this.#child, 'exit');
-    this.#child.kill('SIGKILL');
-    await exited;
-  }
-}
 
 /** As the child's: joins `?room=`, tracks `?presence=<key>` there, then greets the client with its id. */
 @Injectable()

@@ -332,6 +332,18 @@ export class Cluster {
     }
   }
 
+  /** Where `stream` is now: its epoch and last offset (`''` and 0 for a stream nothing was kept in, or when the store cannot say). */
+  async head(stream: string): Promise<Position> {
+    if (this.#memory !== undefined) return this.#memory.head(stream);
+    if (this.#health === 'down') return NO_POSITION;
+    try {
+      return await this.#bounded(this.#transport.history!.head(stream));
+    } catch (error) {
+      if (!(error instanceof OperationTimeout)) this.#problems.report('failed', this.#describeFailure(error, 'read the head of'));
+      return NO_POSITION;
+    }
+  }
+
   /** Sends a message to the matching clients of every other instance. */
   publish(packet: MessagePacket): void {
     if (this.solo || this.#detached) return;
@@ -964,6 +976,7 @@ export class Cluster {
 class OperationTimeout extends Error {}
 
 const UNREACHABLE = new Replica();
+const NO_POSITION: Position = { epoch: '', offset: 0 };
 
 const DONE = Promise.resolve();
 

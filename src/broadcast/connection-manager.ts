@@ -304,7 +304,7 @@ export class ConnectionManager implements LocalState {
     const recovery = this.#cluster.keepsHistory && recipient.speaksTonijs ? readRecovery(recipient.client.handshake.query.get(RECOVERY_PARAMETER)) : undefined;
     if (recovery !== undefined) this.#recoveries.set(recipient.id, recovery);
     // The broadcasts to everyone it missed come first, before any live one.
-    const replayed = recovery?.positions.has(EVERYONE) === true ? this.#replay(recipient, EVERYONE) : DONE;
+    const replayed = this.#follows(recipient) ? this.#follow(recipient, EVERYONE) : DONE;
     await Promise.all([this.#cluster.clientAdded({ id: recipient.id, gateway: recipient.gateway, rooms: [...recipient.rooms] }), replayed]);
   }
 
@@ -344,46 +344,63 @@ export class ConnectionManager implements LocalState {
     closeSegment();
     if (joined) addTo(this.#rooms, room, member);
     else removeFrom(this.#rooms, room, member);
-    // Joined again after a reconnect: what it missed of the room first, then the room's live messages.
-    const replayed = joined && this.#recoveries.get(member.id)?.positions.has(room) === true ? this.#replay(member, room) : DONE;
-    await Promise.all([this.#cluster.roomChanged(member.id, room, joined), replayed]);
+    // A tonijs client learns where it starts in the room (and, joined again after a reconnect, gets
+    // what it missed first), before the room's live messages; leaving, that it stops following it.
+    let followed: Promise<void> = DONE;
+    if (this.#follows(member)) {
+      if (joined) followed = this.#follow(member, room);
+      else member.delivery.send(member, WsMessage.text(`{"left":${JSON.stringify(room)}}`));
+    }
+    await Promise.all([this.#cluster.roomChanged(member.id, room, joined), followed]);
   }
 
   // ---------------------------------------------------------------------------------------------
 
+  /** Whether `recipient` follows its streams' positions: a tonijs client, with a history kept. */
+  #follows(recipient: Recipient): boolean {
+    return recipient.speaksTonijs && this.#cluster.keepsHistory;
+  }
+
   /**
-   * Sends `recipient` what it missed of `stream` since its position, exactly once and in order,
-   * then the stream's live messages that arrived meanwhile and were held for it.
+   * Starts `recipient` on `stream`: from its position after a reconnect — what it missed is
+   * replayed first, exactly once and in order — or from the stream's head, which it is told
+   * (`{"position":…}`). Meanwhile the stream's live messages are held for it, then those past
+   * what it has are sent: none is lost or doubled.
    */
-  async #replay(recipient: Recipient, stream: string): Promise<void> {
-    const recovery = this.#recoveries.get(recipient.id)!;
-    const position = recovery.positions.get(stream)!;
-    recovery.positions.delete(stream);
+  async #follow(recipient: Recipient, stream: string): Promise<void> {
+    const recovery = this.#recoveries.get(recipient.id);
+    const from = recovery?.positions.get(stream);
+    recovery?.positions.delete(stream);
     // Held from now on, synchronously: nothing live of the stream passes the replay.
     let holders = this.#holding.get(stream);
     if (holders === undefined) this.#holding.set(stream, (holders = new Map()));
     const held: { offset: number; message: WsMessage }[] = [];
     holders.set(recipient, held);
-    const result = await this.#cluster.read(stream, position);
+    const result = from === undefined ? undefined : await this.#cluster.read(stream, from);
+    const head = result?.kind === 'entries' ? undefined : await this.#cluster.head(stream);
     holders.delete(recipient);
     if (holders.size === 0) this.#holding.delete(stream);
     if (!this.#members.has(recipient.id)) return;
-    let last = position.offset;
-    if (result.kind === 'entries') {
+    let last: number;
+    if (result?.kind === 'entries') {
+      last = from!.offset;
       for (const entry of result.entries) {
         last = entry.offset;
         if (entry.gateway !== undefined && entry.gateway !== recipient.gateway) continue;
-        if (entry.except !== undefined && (entry.except.includes(recipient.id) || (recovery.previousId !== undefined && entry.except.includes(recovery.previousId)))) continue;
+        if (entry.except !== undefined && (entry.except.includes(recipient.id) || (recovery?.previousId !== undefined && entry.except.includes(recovery.previousId)))) continue;
         recipient.delivery.send(recipient, WsMessage.text(positioned(entry.body, stream, entry.offset, result.epoch)));
       }
+      // Where it is now, even when nothing came after what it had (or all of it was for others).
+      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, result.epoch, last)));
+    } else {
+      last = head!.offset;
+      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, head!.epoch, last)));
     }
-    for (const live of held) if (result.kind === 'lost' || live.offset > last) recipient.delivery.send(recipient, live.message);
-    if (result.kind === 'entries') {
-      let floors = this.#floors.get(recipient);
-      if (floors === undefined) this.#floors.set(recipient, (floors = new Map()));
-      floors.set(stream, Math.max(last, held.at(-1)?.offset ?? last));
-    }
-    recovery.outcomes.set(stream, result.kind === 'entries');
+    for (const live of held) if (live.offset > last) recipient.delivery.send(recipient, live.message);
+    let floors = this.#floors.get(recipient);
+    if (floors === undefined) this.#floors.set(recipient, (floors = new Map()));
+    floors.set(stream, Math.max(last, held.at(-1)?.offset ?? last));
+    if (from !== undefined) recovery!.outcomes.set(stream, result?.kind === 'entries');
   }
 
   #fanOut(key: object | undefined, recipients: Iterable<Recipient>, message: WsMessage): void {
@@ -552,6 +569,11 @@ function readRecovery(raw: string | null): Recovery | undefined {
     positions.set(stream, { epoch, offset: offset as number });
   }
   return { previousId: typeof id === 'string' ? id : undefined, positions, outcomes: new Map() };
+}
+
+/** Tells a tonijs client where it is in a stream: `{"position":{"room":…,"epoch":…,"offset":…}}`. */
+function positionFrame(stream: string, epoch: string, offset: number): string {
+  return `{"position":{"room":${JSON.stringify(stream)},"epoch":${JSON.stringify(epoch)},"offset":${offset}}}`;
 }
 
 /** A kept event's envelope with its position: `{"event":…,"data":…,"room":…,"offset":…,"epoch":…}`. */

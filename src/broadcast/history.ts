@@ -65,8 +65,13 @@ export class MemoryHistory {
 
   read(stream: string, after: Position, ttl: number, now = Date.now()): ReadResult {
     const kept = this.#streams.get(stream);
-    if (kept === undefined) return { kind: 'lost', epoch: '', offset: 0 };
+    if (kept === undefined) return after.epoch === '' && after.offset === 0 ? { kind: 'entries', epoch: '', entries: [] } : { kind: 'lost', epoch: '', offset: 0 };
     return readKept(kept.epoch, kept.offset, kept.entries, after, now - ttl);
+  }
+
+  head(stream: string): Position {
+    const kept = this.#streams.get(stream);
+    return kept === undefined ? { epoch: '', offset: 0 } : { epoch: kept.epoch, offset: kept.offset };
   }
 
   /** Gives `stream` a new epoch: what was kept is no longer a complete account of it. */
@@ -92,7 +97,9 @@ export class MemoryHistory {
  * between lost to the size bound or to age.
  */
 export function readKept(epoch: string, last: number, entries: readonly KeptEntry[], after: Position, oldest: number): ReadResult {
-  if (after.epoch !== epoch || after.offset > last) return { kind: 'lost', epoch, offset: last };
+  // Joined before anything was kept in the stream: everything since its first entry is what it missed.
+  const fromStart = after.epoch === '' && after.offset === 0;
+  if ((after.epoch !== epoch && !fromStart) || after.offset > last) return { kind: 'lost', epoch, offset: last };
   if (after.offset === last) return { kind: 'entries', epoch, entries: [] };
   const from = entries.findIndex((entry) => entry.offset > after.offset);
   if (from === -1 || entries[from]!.offset !== after.offset + 1) return { kind: 'lost', epoch, offset: last };

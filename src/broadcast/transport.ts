@@ -114,6 +114,8 @@ export interface KeptRecord {
  */
 export interface HistoryStore {
   keep(records: readonly KeptRecord[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void>;
+  /** Where the stream is now: its epoch and last offset (`''` and 0 when nothing is kept in it). */
+  head(stream: string): Promise<Position>;
   /** The stream's entries after `after`, or `lost` when the store no longer reaches back to it. */
   read(stream: string, after: Position, options: HistoryOptions): Promise<ReadResult>;
   /** Gives `stream` a new epoch: its history is no longer a complete account (messages went out unkept). */

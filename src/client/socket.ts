@@ -72,6 +72,9 @@ interface Listeners {
 // Refused handshakes that retrying would not fix; 408 and 429 say "later", and are retried.
 const FINAL_STATUS = (status: number) => status >= 400 && status < 500 && status !== 408 && status !== 429;
 const CLOSE_GRACE = 2_000;
+/** The query parameter the server reads the recovery request from, and how many streams it takes. */
+const RECOVERY_PARAMETER = 'tonijs-recover';
+const MAX_RECOVERED_STREAMS = 256;
 
 /**
  * A connection to a tonijs gateway that survives losing it: it reconnects by itself with
@@ -114,6 +117,14 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
   #error: ToniClientError | undefined;
   #ready: ReturnType<typeof deferred> | undefined;
   #closed: ReturnType<typeof deferred> | undefined;
+  /** The server's id for the last connection (its welcome), which a reconnect presents to recover. */
+  #connectionId: string | undefined;
+  /** Per stream (a room, or `''`), the epoch and offset of the last kept event received. */
+  readonly #positions = new Map<string, [epoch: string, offset: number]>();
+  /** The streams the server put this connection on before its welcome (their positions are current). */
+  #followed = new Set<string>();
+  /** A reconnect waiting for the server's welcome, which says whether it recovered. */
+  #reconnectInfo: Omit<ReconnectInfo, 'recovered'> | undefined;
 
   /** @internal made by `connect` */
   constructor(url: string | URL, options: ConnectOptions, platform: Platform) {
@@ -275,18 +286,33 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
   async #urlWithQuery(): Promise<string> {
     const query = this.#settings.query;
     const values = typeof query === 'function' ? await query() : query;
-    if (values === undefined) return this.url;
+    const recovery = this.#recoveryRequest();
+    if (values === undefined && recovery === undefined) return this.url;
     const url = new URL(this.url);
-    const entries = values instanceof URLSearchParams ? values : Object.entries(values);
+    const entries = values === undefined ? [] : values instanceof URLSearchParams ? values : Object.entries(values);
     for (const [name, value] of entries) if (value !== undefined) url.searchParams.set(name, String(value));
+    if (recovery !== undefined) url.searchParams.set(RECOVERY_PARAMETER, recovery);
     return url.href;
+  }
+
+  /** What the socket has of each stream, for the server to replay the rest: `{"id":…,"s":{"room":[epoch,offset]}}`. */
+  #recoveryRequest(): string | undefined {
+    if (this.#connectionId === undefined || this.#positions.size === 0) return undefined;
+    const streams: Record<string, [string, number]> = {};
+    let count = 0;
+    for (const [stream, position] of this.#positions) {
+      if (++count > MAX_RECOVERED_STREAMS) break;
+      streams[stream] = position;
+    }
+    return JSON.stringify({ id: this.#connectionId, s: streams });
   }
 
   #opened(ws: WebSocketLike): void {
     if (ws !== this.#ws) return;
     clearTimeout(this.#timer);
     const reconnected = this.#everOpened;
-    const info: ReconnectInfo = { recovered: false, attempt: this.#attempt, downtime: Date.now() - this.#lostAt };
+    const info = { attempt: this.#attempt, downtime: Date.now() - this.#lostAt };
+    this.#followed = new Set();
     this.#state = 'open';
     this.#everOpened = true;
     this.#openedAt = Date.now();
@@ -299,10 +325,12 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     this.#ready?.resolve();
     this.#ready = undefined;
     this.#emit(this.#listeners.open, undefined);
-    // Recovery hooks in at two places: #urlWithQuery sends the positions seen (the server reads
-    // them from its `tonijs-recover` query parameter), and onReconnect then waits for the
-    // server's welcome frame (#receive, 'control'), which says whether everything was replayed.
-    if (reconnected) this.#emit(this.#listeners.reconnect, info);
+    // A tonijs server says, once its gateway's onConnect has run, whether it replayed what the
+    // socket missed (the positions #urlWithQuery sent): onReconnect waits for that welcome.
+    if (reconnected) {
+      if (ws.protocol === TONIJS_PROTOCOL) this.#reconnectInfo = info;
+      else this.#emit(this.#listeners.reconnect, { ...info, recovered: false });
+    }
     const queue = this.#queue;
     this.#queue = [];
     for (let index = 0; index < queue.length; index++) {
@@ -321,14 +349,37 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     const frame: Frame = typeof data === 'string' ? readFrame(data) : { kind: 'raw' };
     switch (frame.kind) {
       case 'control':
-        // The welcome's `recovered` will matter once the socket sends what it has seen (recovery).
         return;
+      case 'position':
+        this.#positions.set(frame.position.room, [frame.position.epoch, frame.position.offset]);
+        this.#followed.add(frame.position.room);
+        return;
+      case 'left':
+        this.#positions.delete(frame.room);
+        return;
+      case 'welcome': {
+        this.#connectionId = frame.id;
+        const info = this.#reconnectInfo;
+        this.#reconnectInfo = undefined;
+        // The streams it follows now are those the server started it on while connecting: the rest it left.
+        for (const stream of this.#positions.keys()) if (!this.#followed.has(stream)) this.#positions.delete(stream);
+        if (info !== undefined) this.#emit(this.#listeners.reconnect, { ...info, recovered: frame.recovered });
+        return;
+      }
       case 'raw':
         return this.#emit(this.#listeners.raw, data as RawFrame);
       case 'ack':
         return this.#settle(frame.id, frame.data, frame.error);
-      case 'event':
+      case 'event': {
+        const position = frame.position;
+        if (position !== undefined) {
+          const known = this.#positions.get(position.room);
+          // Seen already (a replay overlapping what arrived live): exactly once means not again.
+          if (known !== undefined && known[0] === position.epoch && position.offset <= known[1]) return;
+          this.#positions.set(position.room, [position.epoch, position.offset]);
+        }
         return this.#dispatch(ws, frame.event, frame.data, frame.id);
+      }
     }
   }
 

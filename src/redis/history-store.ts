@@ -87,10 +87,15 @@ export class RedisHistory implements HistoryStore {
     await redis.tonijsKeep(keys.length, ...keys, ...args);
   }
 
+  async head(stream: string): Promise<Position> {
+    const [epoch, offset] = await this.#commands().hmget(this.#metaKey(stream), 'epoch', 'offset');
+    return epoch == null ? { epoch: '', offset: 0 } : { epoch, offset: Number(offset ?? 0) };
+  }
+
   async read(stream: string, after: Position, options: HistoryOptions): Promise<ReadResult> {
     const redis = this.#commands();
     const [epoch, last, seconds, micros, raw] = await redis.tonijsRead(this.#streamKey(stream), this.#metaKey(stream), after.offset, options.size + 1);
-    if (epoch === '') return { kind: 'lost', epoch: '', offset: 0 };
+    if (epoch === '') return after.epoch === '' && after.offset === 0 ? { kind: 'entries', epoch: '', entries: [] } : { kind: 'lost', epoch: '', offset: 0 };
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const entries = raw.map(toEntry).filter((entry): entry is KeptEntry => entry !== undefined);
     return readKept(epoch, Number(last), entries, after, now - options.ttl);

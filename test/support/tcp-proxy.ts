@@ -57,6 +57,11 @@ export class TcpProxy {
     return this.#pairs.size;
   }
 
+  /** The port connections are forwarded to. */
+  get targetPort(): number {
+    return this.#targetPort;
+  }
+
   retarget(port: number): void {
     this.#targetPort = port;
   }
