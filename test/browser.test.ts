@@ -195,11 +195,20 @@ describe('the chat page in a real browser', () => {
       await ann.fill('#message', 'Sent while offline');
       await ann.press('#message', 'Enter');
       await ann.locator('.msg--own.pending', { hasText: 'Sent while offline' }).waitFor(WAIT);
+      // What Bob says meanwhile is replayed to her when she is back, once, before anything new.
+      await say(bob, 'While Ann was away');
+      await bob.locator('.msg--own', { hasText: 'While Ann was away' }).locator('.tick').waitFor(WAIT);
       await ann.screenshot({ path: `${ARTIFACTS}chat-reconnecting.png` });
       toAnn.mode('forward');
       await ann.locator('.msg--own:not(.pending)', { hasText: 'Sent while offline' }).locator('.tick').waitFor(WAIT);
       await bob.locator('.msg--other', { hasText: 'Sent while offline' }).waitFor(WAIT);
       await reconnected(ann, 2);
+      assert.equal(await ann.locator('.msg--system .text', { hasText: 'Reconnected.' }).nth(1).textContent(), 'Reconnected. Nothing was missed.');
+      await say(bob, 'Welcome back');
+      await ann.locator('.msg--other', { hasText: 'Welcome back' }).waitFor(WAIT);
+      const othersSeen = await ann.locator('.msg--other .text').allTextContents();
+      assert.deepEqual(othersSeen.slice(-2), ['While Ann was away', 'Welcome back']);
+      assert.equal(othersSeen.filter((text) => text === 'While Ann was away').length, 1, 'replayed once');
 
       // The server restarts: a new application, on another port behind the same addresses.
       await app.close();
@@ -208,6 +217,8 @@ describe('the chat page in a real browser', () => {
       for (const proxy of proxies) proxy.retarget(port);
       await reconnected(ann, 3);
       await reconnected(bob, 2);
+      // The new server's history starts afresh: the pages are told they may have missed something.
+      assert.equal(await ann.locator('.msg--system .text', { hasText: 'Reconnected.' }).nth(2).textContent(), 'Reconnected. Some messages may be missing.');
       for (const page of [ann, bob]) assert.equal(await textOnceEqual(page, '#room-count', '2'), '2');
       await say(ann, 'After the restart');
       await bob.locator('.msg--other', { hasText: 'After the restart' }).waitFor(WAIT);

@@ -105,9 +105,21 @@ describe('the example chat app', () => {
       assert.deepEqual(await client.request('send', { room: 'tea', text: 'still connected' }), { delivered: true });
     });
 
-    it('refuses a malformed name with HTTP 400', async () => {
+    it('joins the room of the handshake\'s query while connecting, as the page does, and announces it once', async () => {
       const app = await start();
-      for (const query of ['?name=%3Cscript%3E', `?name=${'x'.repeat(25)}`, '?name=']) {
+      const ann = await joinRoom(app, 'Ann', 'tea');
+      const bob = await connect(app, '/chat?name=Bob&room=tea');
+      assert.deepEqual(await ann.client.expectEvent('presence'), { room: 'tea', change: 'join', name: 'Bob', inRoom: 2, online: 2 });
+      // The page asks again on every open, for the counts: already there, nothing is announced.
+      assert.deepEqual(await bob.request('join', 'tea'), { room: 'tea', name: 'Bob', inRoom: 2, online: 2 });
+      assert.deepEqual(await bob.request('send', { room: 'tea', text: 'hello' }), { delivered: true });
+      assert.deepEqual(await ann.client.expectEvent('message'), { room: 'tea', from: 'Bob', text: 'hello' });
+      await ann.client.expectNoMessage(50);
+    });
+
+    it('refuses a malformed name or room with HTTP 400', async () => {
+      const app = await start();
+      for (const query of ['?name=%3Cscript%3E', `?name=${'x'.repeat(25)}`, '?name=', '?name=Ann&room=%3Cscript%3E', `?room=${'r'.repeat(33)}`]) {
         await assert.rejects(TestWsClient.connect(app, `/chat${query}`), (error: unknown) => error instanceof HandshakeRefusedError && error.status === 400, query);
       }
     });

@@ -26,7 +26,9 @@ export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
-      imports: [options.transport === undefined ? BroadcastModule : BroadcastModule.forRoot({ transport: options.transport })],
+      // The last 500 messages of each room (two minutes at most) are kept, so that a page that
+      // lost its connection gets what it missed when it is back (docs/history.md).
+      imports: [BroadcastModule.forRoot({ ...(options.transport && { transport: options.transport }), history: { size: 500, ttl: 120_000 } })],
       providers: [{ provide: DEMO_USERS, useValue: new Map([[options.demoToken, new User('u-1', 'Ada')]]) }],
     };
   }

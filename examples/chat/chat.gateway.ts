@@ -7,7 +7,11 @@ import type { ChatEvents, Counts, Joined } from './protocol.js';
 export class ChatMember {
   /** The room the member is in, for the goodbye: rooms are already left when onDisconnect runs. */
   room: string | undefined;
-  constructor(readonly name: string) {}
+  /**
+   * @param name who the member is
+   * @param wanted the room of the handshake's query, joined in `onConnect`
+   */
+  constructor(readonly name: string, readonly wanted: string | undefined) {}
 }
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,23}$/u;
@@ -20,7 +24,9 @@ const Typing = z.object({ room: Room });
 /**
  * `/chat`, in gateway events: `join` a room (acknowledged with its head count), `send` to it
  * (acknowledged once delivered; the room's others get `message`), `typing`. The room hears who
- * comes and goes. The page connects with `?name=…` (validated in `onHandshake`, 400 otherwise).
+ * comes and goes. The page connects with `?name=…&room=…` (validated in `onHandshake`, 400
+ * otherwise) and is in the room once connected: joined while connecting, a reconnecting page gets
+ * what it missed there replayed first (the history of `BroadcastModule.forRoot`, docs/history.md).
  */
 @Injectable()
 export class ChatGateway implements Gateway<ChatEvents> {
@@ -30,15 +36,24 @@ export class ChatGateway implements Gateway<ChatEvents> {
 
   onHandshake(handshake: WsHandshake) {
     const name = Name.optional().safeParse(handshake.query.get('name') ?? undefined);
-    if (!name.success) throw new HttpException(400, name.error.issues.map((issue) => issue.message).join('; '));
-    handshake.setMetadata(ChatMember, new ChatMember(name.data ?? `guest-${globalThis.crypto.randomUUID().slice(0, 4)}`));
+    const room = Room.optional().safeParse(handshake.query.get('room') ?? undefined);
+    const issues = [...(name.error?.issues ?? []), ...(room.error?.issues ?? [])];
+    if (!name.success || !room.success) throw new HttpException(400, issues.map((issue) => issue.message).join('; '));
+    handshake.setMetadata(ChatMember, new ChatMember(name.data ?? `guest-${globalThis.crypto.randomUUID().slice(0, 4)}`, room.data));
     return true;
+  }
+
+  async onConnect(client: WsClient<ChatEvents>) {
+    const member = memberOf(client);
+    if (member.wanted !== undefined) await this.join(client, member.wanted);
   }
 
   @On('join', { payload: Room })
   async join(client: WsClient<ChatEvents>, room: string): Promise<Joined> {
     const member = memberOf(client);
-    if (member.room !== undefined && member.room !== room) await this.#leave(client, member, member.room);
+    // Already there (joined while connecting, or a page asking again): the counts, no announcement.
+    if (member.room === room) return { room, name: member.name, ...(await this.#counts(room)) };
+    if (member.room !== undefined) await this.#leave(client, member, member.room);
     member.room = room;
     await client.join(room);
     const counts = await this.#counts(room);
