@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { HttpException, Injectable, Module, type ToniApplication, ToniFactory } from 'tonijs';
 import { type CloseInfo, type ConnectOptions, type ReconnectInfo, type SocketState, ToniClientError, ToniSocket, connect } from 'tonijs/client';
 import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
-import { BroadcastModule, type Gateway, On, type WsClient, WsException, WsMessage, type WsHandshake } from 'tonijs/websocket';
+import { type Gateway, On, type WsClient, WsException, WsMessage, type WsHandshake } from 'tonijs/websocket';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { backoffDelay } from '../src/client/backoff.js';
@@ -107,8 +107,9 @@ class GuardedGateway implements Gateway {
   }
 }
 
-// With BroadcastModule, as applications have it: its connection manager greets tonijs.v1 clients.
-@Module({ imports: [BroadcastModule], providers: [ProbeGateway, GuardedGateway] })
+// Without BroadcastModule: the gateway host itself welcomes tonijs.v1 clients (onReconnect waits
+// for the welcome), with recovered: false, as there is no history (recovery.test.ts has one).
+@Module({ providers: [ProbeGateway, GuardedGateway] })
 class ClientTestModule {}
 
 async function startServer(): Promise<ToniApplication> {

@@ -14,14 +14,17 @@ import { captureLogger, waitUntil } from './support/async.js';
 import { RedisServer } from './support/redis-server.js';
 import { TestClient, connect } from './support/ws-client.js';
 
-/** Joins the rooms of `?rooms=a,b` while connecting (as recovery needs: joined again in onConnect). */
+/** Joins the rooms of `?rooms=a,b` while connecting, and a room a `join <room>` message names later (a handler). */
 @Injectable()
 class RoomsGateway implements Gateway {
   readonly path = '/live';
   async onConnect(client: WsClient) {
     for (const room of client.handshake.query.get('rooms')?.split(',') ?? []) if (room !== '') await client.join(room);
   }
-  onMessage(_client: WsClient, _message: WsMessage) {}
+  async onMessage(client: WsClient, message: WsMessage) {
+    const text = message.asText();
+    if (text?.startsWith('join ')) await client.join(text.slice(5));
+  }
 }
 
 @Injectable()
@@ -176,7 +179,7 @@ describe('history and recovery', () => {
       assert.deepEqual((await kept(again, 1)).map((event) => event.data), [7]);
     });
 
-    it('says recovered: false for another epoch, a stream not joined again while connecting, or a malformed request', async () => {
+    it('says recovered: false for another epoch or a malformed request, in the welcome for what was joined while connecting and in the position frame of a room joined later', async () => {
       const { broadcast, url } = await start();
       const first = await open(url(), ['lobby', 'side']);
       const { welcome } = await untilWelcome(first);
@@ -189,8 +192,16 @@ describe('history and recovery', () => {
 
       const epochs = await open(url(), ['lobby'], { id: welcome.id, positions: { lobby: ['another-epoch', 1] } });
       assert.equal((await untilWelcome(epochs)).welcome.recovered, false);
+      // side is not joined while connecting: the welcome speaks for lobby, and the position frame
+      // of a later join for side.
       const partly = await open(url(), ['lobby'], memory);
-      assert.equal((await untilWelcome(partly)).welcome.recovered, false, 'side was not joined again');
+      assert.equal((await untilWelcome(partly)).welcome.recovered, true);
+      partly.ws.send('join side');
+      assert.deepEqual(JSON.parse(await partly.nextText()), { position: { room: 'side', epoch: memory.positions['side']![0], offset: 1, recovered: true } });
+      const sideLost = await open(url(), ['lobby'], { id: welcome.id, positions: { ...memory.positions, side: ['another-epoch', 1] } });
+      assert.equal((await untilWelcome(sideLost)).welcome.recovered, true);
+      sideLost.ws.send('join side');
+      assert.equal((JSON.parse(await sideLost.nextText()) as { position: { recovered: boolean } }).position.recovered, false);
       const target = new URL(url());
       target.searchParams.set('rooms', 'lobby');
       target.searchParams.set('tonijs-recover', '{not json');

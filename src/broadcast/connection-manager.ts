@@ -309,14 +309,13 @@ export class ConnectionManager implements LocalState {
   }
 
   /**
-   * The gateway's `onConnect` finished: a tonijs client learns its id and whether everything it
-   * missed was replayed — every stream it followed, joined again while connecting.
+   * The gateway's `onConnect` finished: whether a reconnecting tonijs client was replayed
+   * everything it missed in the streams it follows again (joined while connecting), for its
+   * welcome. A room joined later by a handler says so in its own position frame.
    */
-  clientReady(recipient: Recipient): void {
-    if (!recipient.speaksTonijs) return;
+  clientReady(recipient: Recipient): boolean {
     const recovery = this.#recoveries.get(recipient.id);
-    const recovered = recovery !== undefined && recovery.positions.size === 0 && [...recovery.outcomes.values()].every((outcome) => outcome);
-    recipient.delivery.send(recipient, WsMessage.text(`{"welcome":{"id":${JSON.stringify(recipient.id)},"recovered":${recovered}}}`));
+    return recovery !== undefined && [...recovery.outcomes.values()].every((outcome) => outcome);
   }
 
   async clientDisconnected(recipient: Recipient): Promise<void> {
@@ -334,7 +333,7 @@ export class ConnectionManager implements LocalState {
     this.#announce(this.#presence.untrackClient(member.id));
     this.#recoveries.delete(member.id);
     this.#floors.delete(member);
-    for (const holders of this.#holding.values()) holders.delete(member);
+    for (const [stream, holders] of this.#holding) if (holders.delete(member) && holders.size === 0) this.#holding.delete(stream);
     await this.#cluster.clientRemoved(member.id);
   }
 
@@ -378,8 +377,10 @@ export class ConnectionManager implements LocalState {
     holders.set(recipient, held);
     const result = from === undefined ? undefined : await this.#cluster.read(stream, from);
     const head = result?.kind === 'entries' ? undefined : await this.#cluster.head(stream);
-    holders.delete(recipient);
-    if (holders.size === 0) this.#holding.delete(stream);
+    // Only its own hold: the recipient may have left and joined again meanwhile, and the map may
+    // have been replaced (emptied by a disconnect, dropped, made anew for the next follower).
+    if (holders.get(recipient) === held) holders.delete(recipient);
+    if (holders.size === 0 && this.#holding.get(stream) === holders) this.#holding.delete(stream);
     if (!this.#members.has(recipient.id)) return;
     let last: number;
     if (result?.kind === 'entries') {
@@ -391,10 +392,10 @@ export class ConnectionManager implements LocalState {
         recipient.delivery.send(recipient, WsMessage.text(positioned(entry.body, stream, entry.offset, result.epoch)));
       }
       // Where it is now, even when nothing came after what it had (or all of it was for others).
-      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, result.epoch, last)));
+      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, result.epoch, last, true)));
     } else {
       last = head!.offset;
-      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, head!.epoch, last)));
+      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, head!.epoch, last, from === undefined ? undefined : false)));
     }
     for (const live of held) if (live.offset > last) recipient.delivery.send(recipient, live.message);
     let floors = this.#floors.get(recipient);
@@ -571,9 +572,13 @@ function readRecovery(raw: string | null): Recovery | undefined {
   return { previousId: typeof id === 'string' ? id : undefined, positions, outcomes: new Map() };
 }
 
-/** Tells a tonijs client where it is in a stream: `{"position":{"room":…,"epoch":…,"offset":…}}`. */
-function positionFrame(stream: string, epoch: string, offset: number): string {
-  return `{"position":{"room":${JSON.stringify(stream)},"epoch":${JSON.stringify(epoch)},"offset":${offset}}}`;
+/**
+ * Tells a tonijs client where it is in a stream: `{"position":{"room":…,"epoch":…,"offset":…}}`,
+ * with `"recovered"` when it had asked to resume there: whether what it missed was replayed.
+ */
+function positionFrame(stream: string, epoch: string, offset: number, recovered?: boolean): string {
+  const outcome = recovered === undefined ? '' : `,"recovered":${recovered}`;
+  return `{"position":{"room":${JSON.stringify(stream)},"epoch":${JSON.stringify(epoch)},"offset":${offset}${outcome}}}`;
 }
 
 /** A kept event's envelope with its position: `{"event":…,"data":…,"room":…,"offset":…,"epoch":…}`. */

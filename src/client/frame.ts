@@ -14,8 +14,11 @@ export type Frame =
    * `{"welcome":{"id":…,"recovered":…}}` once its gateway's onConnect has run.
    */
   | { readonly kind: 'control' }
-  /** Where the socket starts in a stream it now follows (it joined a room), or that it stopped following one. */
-  | { readonly kind: 'position'; readonly position: StreamPosition }
+  /**
+   * Where the socket starts in a stream it now follows (it joined a room), with `recovered` when
+   * it had asked to resume there; or that it stopped following one.
+   */
+  | { readonly kind: 'position'; readonly position: StreamPosition; readonly recovered: boolean | undefined }
   | { readonly kind: 'left'; readonly room: string }
   /** The server's welcome: the connection's id, and whether what the socket missed was replayed. */
   | { readonly kind: 'welcome'; readonly id: string; readonly recovered: boolean }
@@ -60,10 +63,11 @@ function welcomeOf(text: string): Frame {
 
 function streamControlOf(text: string): Frame {
   try {
-    const { position, left } = JSON.parse(text) as { position?: { room?: unknown; epoch?: unknown; offset?: unknown }; left?: unknown };
+    const { position, left } = JSON.parse(text) as { position?: { room?: unknown; epoch?: unknown; offset?: unknown; recovered?: unknown }; left?: unknown };
     if (typeof left === 'string') return { kind: 'left', room: left };
     if (position !== undefined && typeof position.room === 'string' && typeof position.epoch === 'string' && typeof position.offset === 'number') {
-      return { kind: 'position', position: { room: position.room, epoch: position.epoch, offset: position.offset } };
+      const recovered = typeof position.recovered === 'boolean' ? position.recovered : undefined;
+      return { kind: 'position', position: { room: position.room, epoch: position.epoch, offset: position.offset }, recovered };
     }
   } catch {
     // Not tonijs's: nothing to learn from it.

@@ -23,8 +23,11 @@ export interface CloseInfo {
 /** What `onReconnect` listeners learn. */
 export interface ReconnectInfo {
   /**
-   * True when the server replayed every message the socket missed while it was away. Always
-   * false for now (the socket does not yet send what it has seen): reload what the page shows.
+   * True when the server replayed every message the socket missed while it was away, in the
+   * rooms it is back in (joined by the gateway's `onConnect`, or by the requests `onOpen`
+   * listeners made) and the broadcasts to everyone: exactly once and in order, before anything
+   * newer. False when the server keeps no history, or it no longer reaches back far enough:
+   * reload what the page shows.
    */
   readonly recovered: boolean;
   /** Attempts it took, 1 for the first. */
@@ -60,6 +63,17 @@ interface Pending {
 
 /** An emit (its frame) or a request, waiting for the socket to open. */
 type Queued = string | Pending;
+
+/** A reconnect on a tonijs server, until `onReconnect` is told. */
+interface Reconnecting {
+  readonly ws: WebSocketLike;
+  readonly info: Omit<ReconnectInfo, 'recovered'>;
+  /** False once the welcome or a position frame says something was not replayed. */
+  recovered: boolean;
+  welcomed: boolean;
+  /** The requests `onOpen` listeners made are answered (or failed). */
+  settled: boolean;
+}
 
 interface Listeners {
   open: Set<() => void>;
@@ -121,10 +135,12 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
   #connectionId: string | undefined;
   /** Per stream (a room, or `''`), the epoch and offset of the last kept event received. */
   readonly #positions = new Map<string, [epoch: string, offset: number]>();
-  /** The streams the server put this connection on before its welcome (their positions are current). */
+  /** The streams the server put this connection on (their positions are current). */
   #followed = new Set<string>();
-  /** A reconnect waiting for the server's welcome, which says whether it recovered. */
-  #reconnectInfo: Omit<ReconnectInfo, 'recovered'> | undefined;
+  /** A reconnect not yet reported: it waits for the server's welcome and for the requests of `onOpen`. */
+  #reconnecting: Reconnecting | undefined;
+  /** While `onOpen` listeners run after a reconnect: the requests they make (re-joining rooms). */
+  #openRequests: Promise<unknown>[] | undefined;
 
   /** @internal made by `connect` */
   constructor(url: string | URL, options: ConnectOptions, platform: Platform) {
@@ -169,13 +185,15 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     const timeout = delay('request() timeout', (args.length > 1 ? (args[1] as ClientRequestOptions | undefined)?.timeout : undefined) ?? this.#settings.timeout);
     const id = this.#nextId++;
     const frame = eventEnvelope(event, args[0], id);
-    return new Promise((resolve, reject) => {
+    const answer = new Promise<EventAck<E, 'client', K>>((resolve, reject) => {
       const refusal = this.#refusal();
       if (refusal !== undefined) return reject(refusal);
       const pending: Pending = { id, event, frame, resolve, reject, timer: undefined };
       this.#enqueue(pending);
       pending.timer = setTimeout(() => this.#expire(pending, timeout), timeout);
     });
+    this.#openRequests?.push(answer);
+    return answer;
   }
 
   /**
@@ -231,7 +249,11 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     return listen(this.#listeners.close, listener);
   }
 
-  /** Calls `listener` each time the socket opens again after a loss, after `onOpen`. */
+  /**
+   * Calls `listener` each time the socket opens again after a loss, after `onOpen`: on a tonijs
+   * server, once it has welcomed the socket and the requests `onOpen` listeners made are settled,
+   * so that `recovered` covers the rooms they joined again.
+   */
   onReconnect(listener: (info: ReconnectInfo) => void): () => void {
     return listen(this.#listeners.reconnect, listener);
   }
@@ -324,13 +346,22 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
     }
     this.#ready?.resolve();
     this.#ready = undefined;
+    // A tonijs server replays what the socket missed (the positions #urlWithQuery sent) in the
+    // streams it joins again: while connecting (its welcome says how that went), and for the
+    // requests of onOpen listeners (the position frames do). onReconnect waits for both.
+    const tonijs = reconnected && ws.protocol === TONIJS_PROTOCOL;
+    const reconnecting: Reconnecting | undefined = tonijs ? { ws, info, recovered: true, welcomed: false, settled: false } : undefined;
+    this.#reconnecting = reconnecting;
+    this.#openRequests = tonijs ? [] : undefined;
     this.#emit(this.#listeners.open, undefined);
-    // A tonijs server says, once its gateway's onConnect has run, whether it replayed what the
-    // socket missed (the positions #urlWithQuery sent): onReconnect waits for that welcome.
-    if (reconnected) {
-      if (ws.protocol === TONIJS_PROTOCOL) this.#reconnectInfo = info;
-      else this.#emit(this.#listeners.reconnect, { ...info, recovered: false });
-    }
+    const asked = this.#openRequests ?? [];
+    this.#openRequests = undefined;
+    if (reconnecting !== undefined) {
+      void Promise.allSettled(asked).then(() => {
+        reconnecting.settled = true;
+        this.#reportReconnect(reconnecting);
+      });
+    } else if (reconnected) this.#emit(this.#listeners.reconnect, { ...info, recovered: false });
     const queue = this.#queue;
     this.#queue = [];
     for (let index = 0; index < queue.length; index++) {
@@ -353,18 +384,18 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
       case 'position':
         this.#positions.set(frame.position.room, [frame.position.epoch, frame.position.offset]);
         this.#followed.add(frame.position.room);
+        if (frame.recovered === false && this.#reconnecting !== undefined) this.#reconnecting.recovered = false;
         return;
       case 'left':
         this.#positions.delete(frame.room);
         return;
       case 'welcome': {
         this.#connectionId = frame.id;
-        const info = this.#reconnectInfo;
-        this.#reconnectInfo = undefined;
-        // The streams it follows now are those the server started it on while connecting: the rest it left.
-        for (const stream of this.#positions.keys()) if (!this.#followed.has(stream)) this.#positions.delete(stream);
-        if (info !== undefined) this.#emit(this.#listeners.reconnect, { ...info, recovered: frame.recovered });
-        return;
+        const reconnecting = this.#reconnecting;
+        if (reconnecting === undefined) return;
+        reconnecting.welcomed = true;
+        if (!frame.recovered) reconnecting.recovered = false;
+        return this.#reportReconnect(reconnecting);
       }
       case 'raw':
         return this.#emit(this.#listeners.raw, data as RawFrame);
@@ -381,6 +412,15 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
         return this.#dispatch(ws, frame.event, frame.data, frame.id);
       }
     }
+  }
+
+  /** Tells `onReconnect` listeners, once the server has welcomed the socket and the requests of `onOpen` are settled. */
+  #reportReconnect(reconnecting: Reconnecting): void {
+    if (!reconnecting.welcomed || !reconnecting.settled || reconnecting !== this.#reconnecting || reconnecting.ws !== this.#ws) return;
+    this.#reconnecting = undefined;
+    // The streams it follows now are those the server started it on again: the rest it left.
+    for (const stream of this.#positions.keys()) if (!this.#followed.has(stream)) this.#positions.delete(stream);
+    this.#emit(this.#listeners.reconnect, { ...reconnecting.info, recovered: reconnecting.recovered });
   }
 
   #dispatch(ws: WebSocketLike, event: string, data: unknown, id: number | string | undefined): void {

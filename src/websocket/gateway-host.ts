@@ -15,7 +15,7 @@ import type { WsHandshake } from './handshake.js';
 import { frameOf } from './frame.js';
 import { WsMessage } from './message.js';
 import { WsException } from './ws-exception.js';
-import { TONIJS_PROTOCOL, pingOf, pongFrame } from './protocol.js';
+import { TONIJS_PROTOCOL, pingOf, pongFrame, welcomeFrame } from './protocol.js';
 import { Outbound, type OutboundOwner, closeSegment } from './outbound.js';
 import { assertRoomName } from './room.js';
 import { assertCloseFrame } from './close-code.js';
@@ -28,8 +28,11 @@ import { WEBSOCKET_DELIVERY } from './delivery.js';
  */
 export interface ConnectionObserver {
   clientConnected(session: ClientSession): unknown;
-  /** The gateway's `onConnect` has finished (or failed) for a client that is still connected. */
-  clientReady?(session: ClientSession): unknown;
+  /**
+   * The gateway's `onConnect` has finished for a client that is still connected. An observer that
+   * replays what a reconnecting client missed answers whether it did (the welcome's `recovered`).
+   */
+  clientReady?(session: ClientSession): boolean | undefined | Promise<boolean | undefined>;
   clientDisconnected(session: ClientSession): unknown;
   roomChanged(session: ClientSession, room: string, joined: boolean): unknown;
 }
@@ -401,7 +404,10 @@ export class ClientSession implements ClientChannel, OutboundOwner {
       this.#registered = this.#register();
       await this.#registered;
       if (gateway.onConnect !== undefined && this.#ended === undefined) await gateway.onConnect(this.client);
-      if (this.#ended === undefined) for (const observer of this.#context.observers) await observer.clientReady?.(this);
+      let recovered = false;
+      if (this.#ended === undefined) for (const observer of this.#context.observers) if ((await observer.clientReady?.(this)) === true) recovered = true;
+      // A tonijs client learns its id, and whether what it missed was replayed: its onReconnect waits for this.
+      if (this.#speaksTonijs && this.#ended === undefined) this.send(WsMessage.text(welcomeFrame(this.id, recovered)));
     } catch (error) {
       this.#logError('onConnect', error);
       this.#rejected = true;

@@ -5,6 +5,11 @@
  *
  *   client → server   {"ping":7}     a heartbeat; browsers cannot see WebSocket pings
  *   server → client   {"pong":7}     the answer, sent at once, ahead of queued messages
+ *   server → client   {"welcome":{"id":"…","recovered":false}}
+ *                                    once the gateway's onConnect has run: the connection's id,
+ *                                    and whether what a reconnecting client missed was replayed
+ *
+ * With a history (BroadcastModule), `{"position":…}` and `{"left":…}` frames too (docs/history.md).
  */
 export const TONIJS_PROTOCOL = 'tonijs.v1';
 
@@ -26,4 +31,9 @@ export function pingOf(text: string): number | undefined {
 /** The answer to ping `n`. */
 export function pongFrame(n: number): string {
   return `{"pong":${n}}`;
+}
+
+/** The welcome of connection `id`: `recovered` when everything it missed was replayed. */
+export function welcomeFrame(id: string, recovered: boolean): string {
+  return `{"welcome":{"id":${JSON.stringify(id)},"recovered":${recovered}}}`;
 }
