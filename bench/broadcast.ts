@@ -62,6 +62,8 @@ const SERVERS: readonly ServerSpec[] = [
   { name: 'toni', file: 'broadcast/toni-server.ts' },
   // The same server sending gateway events: broadcast.emit('m', text), the envelope serialised once.
   { name: 'toni-emit', file: 'broadcast/toni-server.ts', env: { BENCH_TONI_EMIT: '1' } },
+  // The same events, kept: BroadcastModule.forRoot({ history: { size: 1000, ttl: 60_000 } }).
+  { name: 'toni-history', file: 'broadcast/toni-server.ts', env: { BENCH_TONI_HISTORY: '1' } },
   { name: 'ws', file: 'broadcast/ws-server.ts' },
   { name: 'nestjs', file: 'broadcast/nest-server.ts' },
   { name: 'socket.io', file: 'broadcast/socketio-server.ts' },

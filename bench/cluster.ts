@@ -14,6 +14,7 @@ import { formatRate, median, percentile, positiveInteger } from './support.js';
 interface SystemSpec {
   readonly name: string;
   readonly file: string;
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 interface ClusterResult {
@@ -29,11 +30,16 @@ type Server = Child<ServerCommand, ServerReport>;
 type Load = Child<LoadCommand, LoadReport>;
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const SYSTEMS: readonly SystemSpec[] = [
+const ALL_SYSTEMS: readonly SystemSpec[] = [
   { name: 'toni', file: 'broadcast/toni-server.ts' },
+  // Gateway events, then the same events kept in Redis Streams (history on): every emit goes
+  // through Redis, to instance A's clients too, so that every instance delivers the stream's order.
+  { name: 'toni-emit', file: 'broadcast/toni-server.ts', env: { BENCH_TONI_EMIT: '1' } },
+  { name: 'toni-history', file: 'broadcast/toni-server.ts', env: { BENCH_TONI_HISTORY: '1' } },
   { name: 'socket.io', file: 'broadcast/socketio-server.ts' },
 ];
 const BASELINE = 'socket.io';
+const SYSTEMS = selectSystems(process.env['BENCH_SERVERS']);
 const MODES: readonly BurstMode[] = ['fire', 'await'];
 
 const quick = process.env['BENCH_QUICK'] === '1';
@@ -62,8 +68,8 @@ try {
 }
 
 async function benchSystem(system: SystemSpec): Promise<ClusterResult> {
-  const a: Server = new Child(`${system.name} A`, startNode(join(here, system.file), ['--expose-gc'], undefined));
-  const b: Server = new Child(`${system.name} B`, startNode(join(here, system.file), ['--expose-gc'], undefined));
+  const a: Server = new Child(`${system.name} A`, startNode(join(here, system.file), ['--expose-gc'], undefined, system.env));
+  const b: Server = new Child(`${system.name} B`, startNode(join(here, system.file), ['--expose-gc'], undefined, system.env));
   let finished = false;
   try {
     const [readyA, readyB] = await Promise.all([a.next('ready', 60_000), b.next('ready', 60_000)]);
@@ -143,6 +149,15 @@ function printTable(results: readonly ClusterResult[]): void {
     'p50/p99 = one broadcast, call on A → B\'s last client has it. Five processes share the machine: servers, load clients and Redis are not pinned.');
 }
 
+
+/** BENCH_SERVERS=toni-emit,toni-history runs some of them; all by default. */
+function selectSystems(names: string | undefined): readonly SystemSpec[] {
+  if (names === undefined || names.trim() === '') return ALL_SYSTEMS;
+  const wanted = names.split(',').map((name) => name.trim());
+  const unknown = wanted.filter((name) => !ALL_SYSTEMS.some((system) => system.name === name));
+  if (unknown.length > 0) fail(`BENCH_SERVERS names unknown systems: ${unknown.join(', ')}. Known: ${ALL_SYSTEMS.map((system) => system.name).join(', ')}.`);
+  return ALL_SYSTEMS.filter((system) => wanted.includes(system.name));
+}
 
 function fail(message: string): never {
   console.error(`bench:cluster: ${message}`);

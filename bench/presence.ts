@@ -48,6 +48,7 @@ function standIn(manager: ConnectionManager): Recipient {
     gateway: '/bench',
     rooms,
     delivery: NO_DELIVERY,
+    speaksTonijs: false,
     client: { id } as WsClient,
     async join(room) {
       if (rooms.has(room)) return;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Runs the benchmarks: `node scripts/bench.mjs <http|broadcast|cluster|flood|ack|presence|client|typecheck>...`, which is
+ * Runs the benchmarks: `node scripts/bench.mjs <http|broadcast|cluster|flood|ack|presence|client|history|typecheck>...`, which is
  * what `npm run bench`, `npm run bench:http`, … and `npm run bench:typecheck` do.
  *
  * The frameworks the benchmarks compare tonijs with (NestJS, Fastify, Socket.IO, …) are
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const bench = join(root, 'bench');
-const BENCHMARKS = { http: 'http.ts', broadcast: 'broadcast.ts', cluster: 'cluster.ts', flood: 'flood.ts', ack: 'ack.ts', presence: 'presence.ts', client: 'client.ts' };
+const BENCHMARKS = { http: 'http.ts', broadcast: 'broadcast.ts', cluster: 'cluster.ts', flood: 'flood.ts', ack: 'ack.ts', presence: 'presence.ts', client: 'client.ts', history: 'history.ts' };
 // Written after a successful install: the hash of the lockfile bench/node_modules came from.
 const STAMP = join(bench, 'node_modules', '.tonijs-bench-lock-hash');
 

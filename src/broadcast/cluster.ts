@@ -1,10 +1,10 @@
 import { ToniError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type HistoryOptions, type KeepRequest, MemoryHistory, type Position, type ReadResult } from './history.js';
+import { type HistoryOptions, type KeepRequest, MemoryHistory, type Position, type ReadResult, readKept } from './history.js';
 import { type PresenceChange, PresenceIndex } from './presence-index.js';
 import { Replica } from './replica.js';
 import { type Describe, ThrottledLog, plural } from './throttled-log.js';
-import type { BroadcastTransport, Channel, ClusterOptions, KeptRecord, TransportLink } from './transport.js';
+import type { BroadcastTransport, Channel, ClusterOptions, HistorySnapshot, KeptRecord, TransportLink } from './transport.js';
 import {
   type ClientEntry,
   type Decoded,
@@ -102,6 +102,12 @@ const STATE_PART = 1_000;
 const MAX_BUFFERED = 10_000;
 
 type Health = 'up' | 'degraded' | 'down';
+
+/** The readers of one stream waiting for a store read, and whether one is under way. */
+interface PendingReads {
+  waiting: { readonly after: Position; readonly resolve: (result: ReadResult) => void }[];
+  busy: boolean;
+}
 type Problem = `drop:${DropReason}` | 'version' | 'delivery' | 'receive' | 'failed' | 'late';
 
 /** Another instance, as this one sees it. */
@@ -177,6 +183,8 @@ export class Cluster {
   #nextRequest = 1;
   #history: HistoryOptions | undefined;
   #memory: MemoryHistory | undefined;
+  /** Per stream, the readers waiting for a store read (`read`). */
+  readonly #reads = new Map<string, PendingReads>();
   /** Records for the shared store, kept and published once per turn. */
   #keep: KeptRecord[] = [];
   /** Streams whose emits went out unkept while the store was unreachable: their epoch changes on its return. */
@@ -318,18 +326,55 @@ export class Cluster {
     return { kind: 'queued' };
   }
 
-  /** The entries of `stream` after `after`; `lost` when the history cannot say (gone, or the store unreachable). */
-  async read(stream: string, after: Position): Promise<ReadResult> {
+  /**
+   * The entries of `stream` after `after`; `lost` when the history cannot say (gone, or the store
+   * unreachable). Reads of one stream share one store read: those asked while one is in flight go
+   * together once it is back (a herd of reconnecting clients costs a few reads, not one each).
+   * Only reads asked before a store read is issued share it, so each covers everything up to the
+   * moment its reader began holding the live messages.
+   */
+  read(stream: string, after: Position): Promise<ReadResult> {
     const history = this.#history!;
-    if (this.#memory !== undefined) return this.#memory.read(stream, after, history.ttl);
-    const store = this.#transport.history!;
-    if (this.#health === 'down') return { kind: 'lost', epoch: '', offset: 0 };
+    if (this.#memory !== undefined) return Promise.resolve(this.#memory.read(stream, after, history.ttl));
+    if (this.#health === 'down') return Promise.resolve({ kind: 'lost', epoch: '', offset: 0 });
+    return new Promise((resolve) => {
+      let reads = this.#reads.get(stream);
+      if (reads === undefined) this.#reads.set(stream, (reads = { waiting: [], busy: false }));
+      reads.waiting.push({ after, resolve });
+      if (!reads.busy) {
+        reads.busy = true;
+        // The turn's other readers join this one.
+        setImmediate(() => void this.#readTogether(stream, reads));
+      }
+    });
+  }
+
+  async #readTogether(stream: string, reads: PendingReads): Promise<void> {
+    const history = this.#history!;
+    const batch = reads.waiting;
+    reads.waiting = [];
+    const from = Math.min(...batch.map((reader) => reader.after.offset));
+    let snapshot: HistorySnapshot | undefined;
     try {
-      return await this.#bounded(store.read(stream, after, history));
+      if (this.#health !== 'down') snapshot = await this.#bounded(this.#transport.history!.read(stream, from, history.size + 1));
     } catch (error) {
       if (!(error instanceof OperationTimeout)) this.#problems.report('failed', this.#describeFailure(error, 'read the history of'));
-      return { kind: 'lost', epoch: '', offset: 0 };
     }
+    // More than `size` entries after the oldest reader: it is beyond the history, and the read may
+    // not reach the others' entries; those the window still holds are read again, from further on.
+    const truncated = snapshot !== undefined && snapshot.entries.length > history.size && snapshot.entries.at(-1)!.offset !== snapshot.last;
+    for (const reader of batch) {
+      if (snapshot === undefined) {
+        reader.resolve({ kind: 'lost', epoch: '', offset: 0 });
+        continue;
+      }
+      const result = readKept(snapshot.epoch, snapshot.last, snapshot.entries, reader.after, snapshot.now - history.ttl);
+      if (result.kind === 'lost' && truncated && reader.after.offset > from && reader.after.offset >= snapshot.last - history.size) reads.waiting.push(reader);
+      else reader.resolve(result);
+    }
+    if (reads.waiting.length > 0) return this.#readTogether(stream, reads);
+    reads.busy = false;
+    this.#reads.delete(stream);
   }
 
   /** Where `stream` is now: its epoch and last offset (`''` and 0 for a stream nothing was kept in, or when the store cannot say). */

@@ -9,7 +9,7 @@ import { WsMessage } from '../websocket/message.js';
 import { closeSegment } from '../websocket/outbound.js';
 import { Cluster, type ClusterStats, type LocalState } from './cluster.js';
 import { InMemoryTransport } from './in-memory-transport.js';
-import { EVERYONE, type HistoryOptions, type Position, assertHistoryOptions } from './history.js';
+import { EVERYONE, type HistoryOptions, type KeptEntry, type Position, assertHistoryOptions } from './history.js';
 import { type PresenceChange, PresenceIndex, type PresenceMember } from './presence-index.js';
 import type { Delivery, Recipient } from './recipient.js';
 import { type BroadcastTransport, type ClientFilter, type Room, matchesFilter } from './transport.js';
@@ -67,6 +67,8 @@ export class ConnectionManager implements LocalState {
   readonly #holding = new Map<string, Map<Recipient, { offset: number; message: WsMessage }[]>>();
   /** Per client just replayed to, per stream, the last offset it has: a late live copy of what the replay sent is dropped. */
   readonly #floors = new Map<Recipient, Map<string, number>>();
+  /** Replayed entries' messages, shared by the clients a read serves (an entry belongs to one stream and epoch). */
+  readonly #replays = new WeakMap<KeptEntry, WsMessage>();
 
   constructor() {
     const history = this.#options.history;
@@ -389,7 +391,7 @@ export class ConnectionManager implements LocalState {
         last = entry.offset;
         if (entry.gateway !== undefined && entry.gateway !== recipient.gateway) continue;
         if (entry.except !== undefined && (entry.except.includes(recipient.id) || (recovery?.previousId !== undefined && entry.except.includes(recovery.previousId)))) continue;
-        recipient.delivery.send(recipient, WsMessage.text(positioned(entry.body, stream, entry.offset, result.epoch)));
+        recipient.delivery.send(recipient, this.#replayed(entry, stream, result.epoch));
       }
       // Where it is now, even when nothing came after what it had (or all of it was for others).
       recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, result.epoch, last, true)));
@@ -402,6 +404,13 @@ export class ConnectionManager implements LocalState {
     if (floors === undefined) this.#floors.set(recipient, (floors = new Map()));
     floors.set(stream, Math.max(last, held.at(-1)?.offset ?? last));
     if (from !== undefined) recovery!.outcomes.set(stream, result?.kind === 'entries');
+  }
+
+  /** A kept entry's message, made (and framed) once for every client it is replayed to. */
+  #replayed(entry: KeptEntry, stream: string, epoch: string): WsMessage {
+    let message = this.#replays.get(entry);
+    if (message === undefined) this.#replays.set(entry, (message = WsMessage.text(positioned(entry.body, stream, entry.offset, epoch))));
+    return message;
   }
 
   #fanOut(key: object | undefined, recipients: Iterable<Recipient>, message: WsMessage): void {

@@ -101,13 +101,25 @@ export function readKept(epoch: string, last: number, entries: readonly KeptEntr
   const fromStart = after.epoch === '' && after.offset === 0;
   if ((after.epoch !== epoch && !fromStart) || after.offset > last) return { kind: 'lost', epoch, offset: last };
   if (after.offset === last) return { kind: 'entries', epoch, entries: [] };
-  const from = entries.findIndex((entry) => entry.offset > after.offset);
-  if (from === -1 || entries[from]!.offset !== after.offset + 1) return { kind: 'lost', epoch, offset: last };
+  const from = firstAfter(entries, after.offset);
+  if (from === entries.length || entries[from]!.offset !== after.offset + 1) return { kind: 'lost', epoch, offset: last };
   const wanted = entries.slice(from);
   if (wanted[0]!.at < oldest) return { kind: 'lost', epoch, offset: last };
   // A store that reads at most `size` entries: what it did not return is beyond the history's bound.
   if (wanted.at(-1)!.offset !== last) return { kind: 'lost', epoch, offset: last };
   return { kind: 'entries', epoch, entries: wanted };
+}
+
+/** The index of the first entry past `offset` (entries are in offset order), or `entries.length`. */
+function firstAfter(entries: readonly KeptEntry[], offset: number): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (entries[middle]!.offset > offset) high = middle;
+    else low = middle + 1;
+  }
+  return low;
 }
 
 export function assertHistoryOptions(options: HistoryOptions): void {

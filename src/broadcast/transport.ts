@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { HistoryOptions, MemoryHistory, Position, ReadResult } from './history.js';
+import type { HistoryOptions, KeptEntry, MemoryHistory, Position } from './history.js';
 import type { ClientId } from '../websocket/client.js';
 
 /** A room name. */
@@ -116,10 +116,23 @@ export interface HistoryStore {
   keep(records: readonly KeptRecord[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void>;
   /** Where the stream is now: its epoch and last offset (`''` and 0 when nothing is kept in it). */
   head(stream: string): Promise<Position>;
-  /** The stream's entries after `after`, or `lost` when the store no longer reaches back to it. */
-  read(stream: string, after: Position, options: HistoryOptions): Promise<ReadResult>;
+  /**
+   * In one atomic step: the stream's epoch and last offset (`''` and 0 when nothing is kept), the
+   * store's clock, and at most `count` entries after offset `after`, in order. The cluster layer
+   * decides from it what each reader missed (`readKept`), one read serving many.
+   */
+  read(stream: string, after: number, count: number): Promise<HistorySnapshot>;
   /** Gives `stream` a new epoch: its history is no longer a complete account (messages went out unkept). */
   reset(stream: string, options: HistoryOptions): Promise<void>;
+}
+
+/** What a `HistoryStore` read found. */
+export interface HistorySnapshot {
+  readonly epoch: string;
+  readonly last: number;
+  /** The store's clock, in milliseconds since the epoch: entries older than `now - ttl` are gone. */
+  readonly now: number;
+  readonly entries: readonly KeptEntry[];
 }
 
 /** Timings and bounds of the cluster layer; a transport can set them (`clusterOptions`). */

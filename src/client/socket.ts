@@ -319,14 +319,15 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
 
   /** What the socket has of each stream, for the server to replay the rest: `{"id":…,"s":{"room":[epoch,offset]}}`. */
   #recoveryRequest(): string | undefined {
-    if (this.#connectionId === undefined || this.#positions.size === 0) return undefined;
+    // Without a welcome (lost before it came) there is no previous id, but the positions still hold.
+    if (this.#positions.size === 0) return undefined;
     const streams: Record<string, [string, number]> = {};
     let count = 0;
     for (const [stream, position] of this.#positions) {
       if (++count > MAX_RECOVERED_STREAMS) break;
       streams[stream] = position;
     }
-    return JSON.stringify({ id: this.#connectionId, s: streams });
+    return JSON.stringify(this.#connectionId === undefined ? { s: streams } : { id: this.#connectionId, s: streams });
   }
 
   #opened(ws: WebSocketLike): void {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { type HistoryOptions, type KeptEntry, type Position, type ReadResult, readKept } from '../broadcast/history.js';
-import type { HistoryStore, KeptRecord } from '../broadcast/transport.js';
+import type { HistoryOptions, KeptEntry, Position } from '../broadcast/history.js';
+import type { HistorySnapshot, HistoryStore, KeptRecord } from '../broadcast/transport.js';
 
 /**
  * Keeps a turn's emits: for each, the next offset of its stream, an entry in its Redis Stream
@@ -92,13 +92,10 @@ export class RedisHistory implements HistoryStore {
     return epoch == null ? { epoch: '', offset: 0 } : { epoch, offset: Number(offset ?? 0) };
   }
 
-  async read(stream: string, after: Position, options: HistoryOptions): Promise<ReadResult> {
-    const redis = this.#commands();
-    const [epoch, last, seconds, micros, raw] = await redis.tonijsRead(this.#streamKey(stream), this.#metaKey(stream), after.offset, options.size + 1);
-    if (epoch === '') return after.epoch === '' && after.offset === 0 ? { kind: 'entries', epoch: '', entries: [] } : { kind: 'lost', epoch: '', offset: 0 };
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  async read(stream: string, after: number, count: number): Promise<HistorySnapshot> {
+    const [epoch, last, seconds, micros, raw] = await this.#commands().tonijsRead(this.#streamKey(stream), this.#metaKey(stream), after, count);
     const entries = raw.map(toEntry).filter((entry): entry is KeptEntry => entry !== undefined);
-    return readKept(epoch, Number(last), entries, after, now - options.ttl);
+    return { epoch, last: epoch === '' ? 0 : Number(last), now: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), entries };
   }
 
   async reset(stream: string, options: HistoryOptions): Promise<void> {

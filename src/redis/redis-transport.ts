@@ -78,7 +78,9 @@ export class RedisTransport implements BroadcastTransport {
       // No commandTimeout: ioredis would keep a timed-out command queued anyway; the cluster
       // layer bounds each call and counts it as pending until Redis answers.
       connectTimeout: operationTimeout,
-      enableAutoPipelining: true,
+      // Off: the cluster layer batches per turn itself, and ioredis 6's auto-pipelining throws out of
+      // its own callback (an uncaught TypeError) when a pipelined script meets a closing connection.
+      enableAutoPipelining: false,
       retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
     };
     const publisher = client ?? (url === undefined ? new Redis(options) : new Redis(url, options));
