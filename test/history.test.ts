@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { Injectable, Module, ToniError, ToniFactory, type ToniApplication } from 'tonijs';
 import { WsAdapter } from 'tonijs/node';
 import { RedisTransport } from 'tonijs/redis';
-import { BroadcastModule, BroadcastService, type BroadcastTransport, type Gateway, InMemoryHub, type WsClient, type WsMessage } from 'tonijs/websocket';
+import { BroadcastModule, BroadcastService, type BroadcastTransport, type Gateway, InMemoryHub, MemoryHistory, type WsClient, type WsMessage } from 'tonijs/websocket';
 import { captureLogger, waitUntil } from './support/async.js';
 import { RedisServer } from './support/redis-server.js';
 import { TestClient, connect } from './support/ws-client.js';
@@ -382,6 +382,36 @@ describe('history and recovery', () => {
       assert.notEqual(third!.epoch, seen[0]!.epoch, 'a new epoch: the old positions do not vouch for anything');
       const after = await open(east.url(), ['lobby'], remember(welcome.id, seen));
       assert.equal((await untilWelcome(after)).welcome.recovered, false);
+    });
+  });
+
+  describe('MemoryHistory, the store of one instance', () => {
+    const request = (body: string) => ({ stream: 'lobby', body, except: undefined, gateway: undefined });
+
+    it('keeps exactly the last `size` entries, however many came before', () => {
+      const history = new MemoryHistory();
+      for (let n = 1; n <= 3_000; n++) history.append(request(`"n":${n}`), 1_000, 0);
+      const { epoch } = history.head('lobby');
+      const result = history.read('lobby', { epoch, offset: 2_000 }, 60_000, 0);
+      assert.equal(result.kind, 'entries');
+      assert.deepEqual(result.kind === 'entries' && [result.entries.length, result.entries[0]!.offset, result.entries.at(-1)!.offset], [1_000, 2_001, 3_000]);
+      assert.equal(history.read('lobby', { epoch, offset: 1_999 }, 60_000, 0).kind, 'lost', 'the 2,000th is beyond the bound');
+    });
+
+    it('forgets entries past their ttl, and a stream long unused, but a quiet stream still recovers a client that missed nothing', () => {
+      const history = new MemoryHistory();
+      history.append(request('"n":1'), 100, 0);
+      history.append(request('"n":2'), 100, 500);
+      const { epoch } = history.head('lobby');
+      history.expire(1_000, 1_200);
+      assert.equal(history.read('lobby', { epoch, offset: 0 }, 1_000, 1_200).kind, 'lost', 'the first entry is gone');
+      assert.deepEqual(history.read('lobby', { epoch, offset: 1 }, 1_000, 1_200), { kind: 'entries', epoch, entries: [{ offset: 2, at: 500, body: '"n":2', except: undefined, gateway: undefined }] });
+      history.expire(1_000, 5_000);
+      assert.deepEqual(history.read('lobby', { epoch, offset: 2 }, 1_000, 5_000), { kind: 'entries', epoch, entries: [] }, 'nothing missed');
+      assert.equal(history.read('lobby', { epoch, offset: 1 }, 1_000, 5_000).kind, 'lost');
+      assert.equal(history.streams, 1);
+      history.expire(1_000, 500 + 10 * 1_000 + 1);
+      assert.equal(history.streams, 0, 'unused for ten ttls');
     });
   });
 });

@@ -183,6 +183,7 @@ export class Cluster {
   #nextRequest = 1;
   #history: HistoryOptions | undefined;
   #memory: MemoryHistory | undefined;
+  #expiry: ReturnType<typeof setInterval> | undefined;
   /** Per stream, the readers waiting for a store read (`read`). */
   readonly #reads = new Map<string, PendingReads>();
   /** Records for the shared store, kept and published once per turn. */
@@ -253,6 +254,13 @@ export class Cluster {
 
   async attach(): Promise<void> {
     this.#attached = true;
+    if (this.#memory !== undefined) {
+      // Entries past their ttl leave an in-memory history, and streams long unused go with them.
+      const memory = this.#memory;
+      const ttl = this.#history!.ttl;
+      this.#expiry = setInterval(() => memory.expire(ttl), Math.min(ttl, 60_000));
+      this.#expiry.unref();
+    }
     await this.#transport.attach(this.#link);
     if (this.solo) return;
     this.#heartbeat = setInterval(() => this.#beat(), this.#options.heartbeatInterval);
@@ -286,6 +294,7 @@ export class Cluster {
   async detach(): Promise<void> {
     if (!this.#attached || this.#detached) return;
     clearInterval(this.#heartbeat);
+    clearInterval(this.#expiry);
     if (!this.solo && this.#health !== 'down') {
       this.#queued.push({ to: undefined, packet: { type: 'bye' } });
       await this.#bounded(this.#flush()).catch(() => undefined);

@@ -49,23 +49,28 @@ export const EVERYONE = '';
  * among its applications, as Redis is shared by the instances of a cluster.
  */
 export class MemoryHistory {
-  readonly #streams = new Map<string, { epoch: string; offset: number; entries: KeptEntry[] }>();
+  readonly #streams = new Map<string, MemoryStream>();
 
   append(request: KeepRequest, size: number, now = Date.now()): Position {
     let stream = this.#streams.get(request.stream);
     if (stream === undefined) {
-      stream = { epoch: newEpoch(), offset: 0, entries: [] };
+      stream = { epoch: newEpoch(), offset: 0, entries: [], first: 0, lastAt: now };
       this.#streams.set(request.stream, stream);
     }
     const offset = ++stream.offset;
+    stream.lastAt = now;
     stream.entries.push({ offset, at: now, body: request.body, except: request.except, gateway: request.gateway });
-    if (stream.entries.length > size) stream.entries.splice(0, stream.entries.length - size);
+    // The oldest entries leave by moving `first`; the array is compacted now and then, so that an
+    // append costs O(1) however large `size` is.
+    if (stream.entries.length - stream.first > size) stream.first = stream.entries.length - size;
+    if (stream.first >= COMPACT_AT && stream.first >= size) compact(stream);
     return { epoch: stream.epoch, offset };
   }
 
   read(stream: string, after: Position, ttl: number, now = Date.now()): ReadResult {
     const kept = this.#streams.get(stream);
     if (kept === undefined) return after.epoch === '' && after.offset === 0 ? { kind: 'entries', epoch: '', entries: [] } : { kind: 'lost', epoch: '', offset: 0 };
+    if (kept.first > 0) compact(kept);
     return readKept(kept.epoch, kept.offset, kept.entries, after, now - ttl);
   }
 
@@ -80,16 +85,47 @@ export class MemoryHistory {
     if (kept === undefined) return;
     kept.epoch = newEpoch();
     kept.entries = [];
+    kept.first = 0;
   }
 
-  /** Forgets entries older than `ttl` and streams left empty. */
+  /**
+   * Forgets entries older than `ttl`, and streams nothing was kept in for `IDLE_TTLS` × `ttl`
+   * (until then a client that missed nothing in a quiet stream still recovers).
+   */
   expire(ttl: number, now = Date.now()): void {
-    for (const stream of this.#streams.values()) {
-      const first = stream.entries.findIndex((entry) => entry.at >= now - ttl);
-      if (first === -1) stream.entries = [];
-      else if (first > 0) stream.entries.splice(0, first);
+    for (const [name, stream] of this.#streams) {
+      let first = stream.first;
+      while (first < stream.entries.length && stream.entries[first]!.at < now - ttl) first++;
+      stream.first = first;
+      compact(stream);
+      if (stream.entries.length === 0 && stream.lastAt < now - IDLE_TTLS * ttl) this.#streams.delete(name);
     }
   }
+
+  /** How many streams are kept (for tests and stats). */
+  get streams(): number {
+    return this.#streams.size;
+  }
+}
+
+/** One stream of a `MemoryHistory`: its entries from index `first` on are the kept ones. */
+interface MemoryStream {
+  epoch: string;
+  offset: number;
+  entries: KeptEntry[];
+  first: number;
+  /** When the last entry was kept. */
+  lastAt: number;
+}
+
+const COMPACT_AT = 1024;
+/** A stream's epoch and offset outlive its entries this many ttls (in Redis too). */
+export const IDLE_TTLS = 10;
+
+function compact(stream: MemoryStream): void {
+  if (stream.first === 0) return;
+  stream.entries = stream.entries.slice(stream.first);
+  stream.first = 0;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { HistoryOptions, KeptEntry, Position } from '../broadcast/history.js';
+import { type HistoryOptions, IDLE_TTLS, type KeptEntry, type Position } from '../broadcast/history.js';
 import type { HistorySnapshot, HistoryStore, KeptRecord } from '../broadcast/transport.js';
 
 /**
@@ -8,27 +8,48 @@ import type { HistorySnapshot, HistoryStore, KeptRecord } from '../broadcast/tra
  * end — one script, so that every instance receives a stream's messages in offset order.
  * KEYS: per record, its stream and its meta (epoch, offset). ARGV: channel, envelope head and
  * tail, size, ttl, count, then per record: head, middle, tail, body, except (JSON or ''), gateway ('').
+ * The stream's entries expire `ttl` after the last one; its epoch and offset live IDLE_TTLS times
+ * longer, so that a client that missed nothing in a quiet stream still recovers.
  */
 const KEEP = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local size, ttl, count = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local packets = {}
+-- Per stream touched: its epoch and offset, read once and written back once at the end.
+local streams, order = {}, {}
 for i = 1, count do
-  local stream, meta = KEYS[2 * i - 1], KEYS[2 * i]
+  local key, meta = KEYS[2 * i - 1], KEYS[2 * i]
   local at = 6 + (i - 1) * 6
-  local epoch = redis.call('HGET', meta, 'epoch')
-  if not epoch then
-    epoch = clock[1] .. clock[2] .. i
-    redis.call('HSET', meta, 'epoch', epoch)
+  local stream = streams[key]
+  if not stream then
+    local kept = redis.call('HMGET', meta, 'epoch', 'offset')
+    stream = { meta = meta, epoch = kept[1], offset = tonumber(kept[2]) or 0 }
+    if not stream.epoch then
+      stream.epoch = clock[1] .. clock[2] .. i
+      redis.call('HSET', meta, 'epoch', stream.epoch)
+    end
+    -- A new count starts a new stream: entries left from an expired one would have higher ids.
+    if stream.offset == 0 then redis.call('DEL', key) end
+    streams[key] = stream
+    order[#order + 1] = key
   end
-  local offset = redis.call('HINCRBY', meta, 'offset', 1)
-  -- A new count starts a new stream: entries left from an expired one would have higher ids.
-  if offset == 1 then redis.call('DEL', stream) end
-  redis.call('XADD', stream, 'MAXLEN', '~', size, '0-' .. offset, 'at', now, 'b', ARGV[at + 4], 'x', ARGV[at + 5], 'g', ARGV[at + 6])
-  redis.call('PEXPIRE', stream, ttl)
-  redis.call('PEXPIRE', meta, ttl)
-  packets[i] = ARGV[at + 1] .. offset .. ARGV[at + 2] .. epoch .. ARGV[at + 3]
+  stream.offset = stream.offset + 1
+  local id = '0-' .. stream.offset
+  -- Fields left out when empty (most emits exclude no one and go to every gateway): a smaller entry.
+  local except, gateway = ARGV[at + 5], ARGV[at + 6]
+  if except == '' and gateway == '' then
+    redis.call('XADD', key, 'MAXLEN', '~', size, id, 'at', now, 'b', ARGV[at + 4])
+  else
+    redis.call('XADD', key, 'MAXLEN', '~', size, id, 'at', now, 'b', ARGV[at + 4], 'x', except, 'g', gateway)
+  end
+  packets[i] = ARGV[at + 1] .. stream.offset .. ARGV[at + 2] .. stream.epoch .. ARGV[at + 3]
+end
+for _, key in ipairs(order) do
+  local stream = streams[key]
+  redis.call('HSET', stream.meta, 'offset', stream.offset)
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', stream.meta, ttl * ${IDLE_TTLS})
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. table.concat(packets, ',') .. ARGV[3])
 return count`;
@@ -46,7 +67,7 @@ return { meta[1] or '', meta[2] or '0', clock[1], clock[2], entries }`;
 /** A new epoch for the stream (ARGV[1]), its entries gone. KEYS: stream, meta. ARGV: epoch, ttl. */
 const RESET = `
 redis.call('HSET', KEYS[2], 'epoch', ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * ${IDLE_TTLS})
 redis.call('DEL', KEYS[1])
 return 1`;
 
