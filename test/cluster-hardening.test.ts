@@ -170,6 +170,9 @@ describe('the cluster layer under attack, on Redis', () => {
         ['invalid delta', broadcast, envelope([{ t: '+', s: 1, i: 'x', g: 'no-slash', r: [] }])],
         ['invalid delta', broadcast, envelope([{ t: 'st', s: 1, n: 2, of: 1, c: [], pr: [] }])],
         ['invalid operation', broadcast, envelope([{ t: 'op', q: 1, o: { kind: 'disconnect', code: 'now' } }])],
+        // A kept packet (what a history store publishes) carries its event envelope as a string.
+        ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m: { event: 'leak' } }] })],
+        ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m: 'leak' }] })],
         // All or nothing: a valid packet travelling with an invalid one is dropped with it.
         ['invalid rooms', broadcast, envelope([leak({}), leak({ r: null })])],
       ];

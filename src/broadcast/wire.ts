@@ -123,7 +123,8 @@ export function encodeEnvelope(from: string, packets: readonly Packet[]): string
 export function keptPacketParts(packet: Omit<KeptPacket, 'offset' | 'epoch'>): { head: string; middle: string; tail: string } {
   const filter = filterWire({ except: packet.except, gateway: packet.gateway });
   const rest = JSON.stringify({ s: packet.stream, ...filter }).slice(1, -1);
-  return { head: '{"t":"k","o":', middle: ',"e":"', tail: `",${rest},"m":${packet.body}}` };
+  // The body as a JSON string: a receiver takes it as it is, instead of parsing and re-serialising it.
+  return { head: '{"t":"k","o":', middle: ',"e":"', tail: `",${rest},"m":${JSON.stringify(packet.body)}}` };
 }
 
 /** How an envelope of kept packets from `from` starts and ends, around its packets joined by commas. */
@@ -306,11 +307,11 @@ function filterFromWire(wire: Record<string, unknown>): MessageFilter | DropReas
 
 function keptFromWire(wire: Record<string, unknown>): Packet | DropReason {
   const { s: stream, o: offset, e: epoch, m: body } = wire;
-  if (typeof stream !== 'string' || !isSeq(offset) || typeof epoch !== 'string' || epoch === '' || !isRecord(body) || typeof body['event'] !== 'string') return 'malformed packet';
+  if (typeof stream !== 'string' || !isSeq(offset) || typeof epoch !== 'string' || epoch === '' || typeof body !== 'string' || !body.startsWith('{"event":') || !body.endsWith('}')) return 'malformed packet';
   const filter = filterFromWire(wire);
   if (typeof filter === 'string') return filter;
   if (filter.rooms !== undefined || filter.clientIds !== undefined) return 'malformed packet';
-  return { type: 'kept', packet: { stream, offset, epoch, body: JSON.stringify(body), except: filter.except, gateway: filter.gateway } };
+  return { type: 'kept', packet: { stream, offset, epoch, body, except: filter.except, gateway: filter.gateway } };
 }
 
 function stateFromWire(wire: Record<string, unknown>): Packet | DropReason {
