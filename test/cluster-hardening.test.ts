@@ -170,9 +170,12 @@ describe('the cluster layer under attack, on Redis', () => {
         ['invalid delta', broadcast, envelope([{ t: '+', s: 1, i: 'x', g: 'no-slash', r: [] }])],
         ['invalid delta', broadcast, envelope([{ t: 'st', s: 1, n: 2, of: 1, c: [], pr: [] }])],
         ['invalid operation', broadcast, envelope([{ t: 'op', q: 1, o: { kind: 'disconnect', code: 'now' } }])],
-        // A kept packet (what a history store publishes) carries its event envelope as a string.
-        ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m: { event: 'leak' } }] })],
-        ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m: 'leak' }] })],
+        // A kept batch (what a history store publishes): a list of [envelope as a string, except?, gateway?].
+        ...[{ event: 'leak' }, 'leak', [], [{ event: 'leak' }], ['{"event":"leak"}'], [['leak']], [['{"event":"leak"}', 'abc']], [['{"event":"leak"}', null, 'no-slash']], [['{"event":"leak"}', null, '/g', 'more']]].map(
+          (m): [string, string, string] => ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m }] })],
+        ),
+        // A valid batch with a malformed one after it: the whole envelope goes.
+        ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m: [['{"event":"leak"}']] }, { t: 'k', o: 2, e: 'epoch', s: 'blue', m: 'leak' }] })],
         // All or nothing: a valid packet travelling with an invalid one is dropped with it.
         ['invalid rooms', broadcast, envelope([leak({}), leak({ r: null })])],
       ];

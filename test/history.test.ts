@@ -283,11 +283,39 @@ describe('history and recovery', () => {
   });
 
   describe('in Redis Streams, shared by a cluster', () => {
-    async function redisInstance(server: RedisServer, prefix: string, options: { operationTimeout?: number } = {}) {
+    async function redisInstance(server: RedisServer, prefix: string, options: { operationTimeout?: number; size?: number } = {}) {
       const transport = new RedisTransport({ url: server.url, keyPrefix: prefix, heartbeatInterval: 100, instanceTimeout: 600, operationTimeout: options.operationTimeout ?? 1_000 });
       // Room for everything a test sends, however slowly a loaded machine lets the client come back.
-      return start({ transport, history: { size: 10_000, ttl: 60_000 } });
+      return start({ transport, history: { size: options.size ?? 10_000, ttl: 60_000 } });
     }
+
+    it('keeps the last `size` messages however a turn batched them, and trims the Redis Stream to about that', async () => {
+      redis = await RedisServer.start();
+      const prefix = `history-${randomUUID()}`;
+      const east = await redisInstance(redis, prefix, { size: 3 });
+      const first = await open(east.url(), ['lobby']);
+      const { welcome } = await untilWelcome(first);
+      await east.broadcast.to('lobby').emit('n', 0);
+      const seen = await kept(first, 1);
+      // One turn of ten emits: one entry in the Redis Stream, of which only the last three count.
+      await Promise.all(Array.from({ length: 10 }, (_, index) => east.broadcast.to('lobby').emit('n', index + 1)));
+      const burst = await kept(first, 10);
+      first.ws.terminate();
+      await first.waitForClose();
+      const within = await open(east.url(), ['lobby'], remember(welcome.id, [...seen, ...burst.slice(0, 7)]));
+      const recovered = await untilWelcome(within);
+      assert.deepEqual([recovered.events.map((event) => event.data), recovered.welcome.recovered], [[8, 9, 10], true]);
+      const beyond = await open(east.url(), ['lobby'], remember(welcome.id, [...seen, ...burst.slice(0, 6)]));
+      const lost = await untilWelcome(beyond);
+      assert.deepEqual([lost.events, lost.welcome.recovered], [[], false], 'the 7th is more than three back');
+
+      // A thousand turns of two emits: the stream holds about the last few entries, not a thousand.
+      for (let turn = 0; turn < 1_000; turn++) await Promise.all([east.broadcast.to('lobby').emit('n', 1), east.broadcast.to('lobby').emit('n', 2)]);
+      const stats = new Redis(redis.url);
+      const length = await stats.xlen(`{${prefix}}:h:lobby`);
+      stats.disconnect();
+      assert.ok(length > 0 && length < 250, `${length} entries kept for a size of 3`);
+    });
 
     it('recovers onto another instance, also after the first was closed, with one script call per turn of emits', async () => {
       redis = await RedisServer.start();

@@ -1,10 +1,10 @@
 import { ToniError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type HistoryOptions, type KeepRequest, MemoryHistory, type Position, type ReadResult, readKept } from './history.js';
+import { type HistoryOptions, type KeepRequest, type KeptEntry, MemoryHistory, type Position, type ReadResult, readKept } from './history.js';
 import { type PresenceChange, PresenceIndex } from './presence-index.js';
 import { Replica } from './replica.js';
 import { type Describe, ThrottledLog, plural } from './throttled-log.js';
-import type { BroadcastTransport, Channel, ClusterOptions, HistorySnapshot, KeptRecord, TransportLink } from './transport.js';
+import type { BroadcastTransport, Channel, ClusterOptions, HistorySnapshot, KeptBatch, TransportLink } from './transport.js';
 import {
   type ClientEntry,
   type Decoded,
@@ -20,7 +20,8 @@ import {
   encodeEnvelope,
   envelopePrefix,
   keptEnvelopeParts,
-  keptPacketParts,
+  keptBatch,
+  keptMessages,
 } from './wire.js';
 
 /** What the cluster layer needs of its own instance: the local registry. */
@@ -187,7 +188,7 @@ export class Cluster {
   /** Per stream, the readers waiting for a store read (`read`). */
   readonly #reads = new Map<string, PendingReads>();
   /** Records for the shared store, kept and published once per turn. */
-  #keep: KeptRecord[] = [];
+  #keep: KeepRequest[] = [];
   /** Streams whose emits went out unkept while the store was unreachable: their epoch changes on its return. */
   readonly #broken = new Set<string>();
   /** While starting: called when a state arrives, until every instance already there has sent its own. */
@@ -330,7 +331,7 @@ export class Cluster {
       this.#broken.add(request.stream);
       return { kind: 'unkept' };
     }
-    this.#keep.push({ ...keptPacketParts(request), stream: request.stream, body: request.body, except: request.except, gateway: request.gateway });
+    this.#keep.push(request);
     this.#schedule();
     return { kind: 'queued' };
   }
@@ -365,19 +366,21 @@ export class Cluster {
     const from = Math.min(...batch.map((reader) => reader.after.offset));
     let snapshot: HistorySnapshot | undefined;
     try {
+      // At most `size + 1` batches: enough for `size + 1` messages however they were batched.
       if (this.#health !== 'down') snapshot = await this.#bounded(this.#transport.history!.read(stream, from, history.size + 1));
     } catch (error) {
       if (!(error instanceof OperationTimeout)) this.#problems.report('failed', this.#describeFailure(error, 'read the history of'));
     }
-    // More than `size` entries after the oldest reader: it is beyond the history, and the read may
+    const entries = snapshot === undefined ? [] : entriesOf(stream, snapshot, history.size);
+    // More than `size` batches after the oldest reader: it is beyond the history, and the read may
     // not reach the others' entries; those the window still holds are read again, from further on.
-    const truncated = snapshot !== undefined && snapshot.entries.length > history.size && snapshot.entries.at(-1)!.offset !== snapshot.last;
+    const truncated = snapshot !== undefined && snapshot.batches.length > history.size && entries.at(-1)?.offset !== snapshot.last;
     for (const reader of batch) {
       if (snapshot === undefined) {
         reader.resolve({ kind: 'lost', epoch: '', offset: 0 });
         continue;
       }
-      const result = readKept(snapshot.epoch, snapshot.last, snapshot.entries, reader.after, snapshot.now - history.ttl);
+      const result = readKept(snapshot.epoch, snapshot.last, entries, reader.after, snapshot.now - history.ttl);
       if (result.kind === 'lost' && truncated && reader.after.offset > from && reader.after.offset >= snapshot.last - history.size) reads.waiting.push(reader);
       else reader.resolve(result);
     }
@@ -553,6 +556,7 @@ export class Cluster {
   #keepNow(): Promise<unknown> {
     const records = this.#keep;
     this.#keep = [];
+    const batches = batchesOf(records);
     const store = this.#transport.history!;
     if (this.#health === 'down') {
       for (const record of records) this.#broken.add(record.stream);
@@ -564,7 +568,7 @@ export class Cluster {
     this.#pendingBytes += bytes;
     let kept: Promise<void>;
     try {
-      kept = store.keep(records, head, tail, this.#history!);
+      kept = store.keep(batches, head, tail, this.#history!);
     } catch (error) {
       kept = Promise.reject(error);
     }
@@ -1036,4 +1040,37 @@ const DONE = Promise.resolve();
 
 function withoutUndefined<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** The turn's kept emits as runs of consecutive emits to one stream: their order across streams holds. */
+function batchesOf(requests: readonly KeepRequest[]): KeptBatch[] {
+  const batches: KeptBatch[] = [];
+  let start = 0;
+  for (let index = 1; index <= requests.length; index++) {
+    if (index < requests.length && requests[index]!.stream === requests[start]!.stream) continue;
+    batches.push(keptBatch(requests[start]!.stream, requests.slice(start, index)));
+    start = index;
+  }
+  return batches;
+}
+
+/** A store read's messages as entries, the oldest first, within the last `size` (a batch may reach further back). */
+function entriesOf(stream: string, snapshot: HistorySnapshot, size: number): KeptEntry[] {
+  const entries: KeptEntry[] = [];
+  const oldest = snapshot.last - size;
+  for (const batch of snapshot.batches) {
+    let data: unknown;
+    try {
+      data = JSON.parse(batch.data);
+    } catch {
+      data = undefined;
+    }
+    // A batch that cannot be read leaves a gap: readers who needed it are told they did not recover.
+    const messages = keptMessages(stream, batch.first, snapshot.epoch || 'none', data) ?? [];
+    for (const message of messages) {
+      if (message.offset <= oldest) continue;
+      entries.push({ offset: message.offset, at: batch.at, body: message.body, except: message.except, gateway: message.gateway });
+    }
+  }
+  return entries;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { HistoryOptions, KeptEntry, MemoryHistory, Position } from './history.js';
+import type { HistoryOptions, MemoryHistory, Position } from './history.js';
 import type { ClientId } from '../websocket/client.js';
 
 /** A room name. */
@@ -93,33 +93,49 @@ export interface BroadcastTransport {
   readonly memoryHistory?: MemoryHistory;
 }
 
-/** A kept message as the cluster layer hands it to a store: the packet around its future offset and epoch. */
-export interface KeptRecord {
+/**
+ * A run of consecutive kept emits to one stream, as the cluster layer hands it to a store: they
+ * take the stream's next `count` offsets, and are kept and read back together.
+ */
+export interface KeptBatch {
   readonly stream: string;
-  /** `head + offset + middle + epoch + tail` is the kept packet of the cluster's wire format. */
+  readonly count: number;
+  /** The messages (event envelopes, except lists, gateways) as the store keeps and returns them: opaque JSON. */
+  readonly data: string;
+  /**
+   * `head + firstOffset + middle + epoch + tail + data + '}'` is the batch's packet of the
+   * cluster's wire format.
+   */
   readonly head: string;
   readonly middle: string;
   readonly tail: string;
-  /** The event envelope without its position, the except list and the gateway, as the store keeps them. */
-  readonly body: string;
-  readonly except: readonly string[] | undefined;
-  readonly gateway: string | undefined;
+}
+
+/** A batch as a store read returns it. */
+export interface StoredBatch {
+  /** The offset of its first message; the others follow, one apart. */
+  readonly first: number;
+  /** When it was kept, in milliseconds since the epoch (the store's clock). */
+  readonly at: number;
+  /** `KeptBatch.data`, as it was given. */
+  readonly data: string;
 }
 
 /**
- * A history store shared by the instances of a cluster. `keep` assigns each record the next
- * offset of its stream and publishes them, as one envelope (`envelopeHead` + packets joined by
- * commas + `envelopeTail`), to every instance — this one included — atomically, so that every
- * instance receives a stream's messages in the order of their offsets.
+ * A history store shared by the instances of a cluster. `keep` gives each batch the next offsets
+ * of its stream and publishes the batches' packets, as one envelope (`envelopeHead` + packets
+ * joined by commas + `envelopeTail`), to every instance — this one included — atomically, so that
+ * every instance receives a stream's messages in the order of their offsets.
  */
 export interface HistoryStore {
-  keep(records: readonly KeptRecord[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void>;
+  /** Keeps the batches; entries older than `options.ttl`, or more than `options.size` messages back, may go. */
+  keep(batches: readonly KeptBatch[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void>;
   /** Where the stream is now: its epoch and last offset (`''` and 0 when nothing is kept in it). */
   head(stream: string): Promise<Position>;
   /**
    * In one atomic step: the stream's epoch and last offset (`''` and 0 when nothing is kept), the
-   * store's clock, and at most `count` entries after offset `after`, in order. The cluster layer
-   * decides from it what each reader missed (`readKept`), one read serving many.
+   * store's clock, and at most `count` batches that hold messages after offset `after`, in order.
+   * The cluster layer decides from it what each reader missed (`readKept`), one read serving many.
    */
   read(stream: string, after: number, count: number): Promise<HistorySnapshot>;
   /** Gives `stream` a new epoch: its history is no longer a complete account (messages went out unkept). */
@@ -132,7 +148,7 @@ export interface HistorySnapshot {
   readonly last: number;
   /** The store's clock, in milliseconds since the epoch: entries older than `now - ttl` are gone. */
   readonly now: number;
-  readonly entries: readonly KeptEntry[];
+  readonly batches: readonly StoredBatch[];
 }
 
 /** Timings and bounds of the cluster layer; a transport can set them (`clusterOptions`). */

@@ -5,7 +5,7 @@
  * a malformed filter can never widen a message's audience; and it never throws.
  */
 import { WsMessage, type WsMessageKind } from '../websocket/message.js';
-import type { ClientFilter } from './transport.js';
+import type { ClientFilter, KeptBatch } from './transport.js';
 
 /**
  * The version of the envelope. An envelope of another version is dropped with a warning naming
@@ -117,14 +117,36 @@ export function encodeEnvelope(from: string, packets: readonly Packet[]): string
 }
 
 /**
- * A kept packet in two halves around its offset and epoch, for a store that assigns them as it
- * publishes (a Redis script): `head + offset + middle + epoch + tail` is the packet.
+ * A run of kept emits to one stream as a store keeps and publishes it (`KeptBatch`): `data` holds
+ * the messages, each `[body]`, `[body, except]` or `[body, except | null, gateway]` (the body, an
+ * event envelope, as a JSON string: a receiver takes it as it is); `head + firstOffset + middle +
+ * epoch + tail + data + '}'` is the packet `{"t":"k","o":first,"e":epoch,"s":stream,"m":data}`.
  */
-export function keptPacketParts(packet: Omit<KeptPacket, 'offset' | 'epoch'>): { head: string; middle: string; tail: string } {
-  const filter = filterWire({ except: packet.except, gateway: packet.gateway });
-  const rest = JSON.stringify({ s: packet.stream, ...filter }).slice(1, -1);
-  // The body as a JSON string: a receiver takes it as it is, instead of parsing and re-serialising it.
-  return { head: '{"t":"k","o":', middle: ',"e":"', tail: `",${rest},"m":${JSON.stringify(packet.body)}}` };
+export function keptBatch(stream: string, messages: readonly Omit<KeptPacket, 'stream' | 'offset' | 'epoch'>[]): KeptBatch {
+  const records: string[] = [];
+  for (const message of messages) {
+    const body = JSON.stringify(message.body);
+    if (message.gateway !== undefined) records.push(`[${body},${message.except === undefined ? 'null' : JSON.stringify(message.except)},${JSON.stringify(message.gateway)}]`);
+    else if (message.except !== undefined) records.push(`[${body},${JSON.stringify(message.except)}]`);
+    else records.push(`[${body}]`);
+  }
+  const data = `[${records.join(',')}]`;
+  return { stream, count: messages.length, data, head: '{"t":"k","o":', middle: ',"e":"', tail: `","s":${JSON.stringify(stream)},"m":` };
+}
+
+/** The messages of a batch's `data`, from offset `first` on; undefined when it is not what `keptBatch` makes. */
+export function keptMessages(stream: string, first: number, epoch: string, data: unknown): KeptPacket[] | undefined {
+  if (!Array.isArray(data) || data.length === 0) return undefined;
+  const packets: KeptPacket[] = [];
+  for (const [index, record] of (data as unknown[]).entries()) {
+    if (!Array.isArray(record) || record.length < 1 || record.length > 3) return undefined;
+    const [body, except, gateway] = record as unknown[];
+    if (typeof body !== 'string' || !body.startsWith('{"event":') || !body.endsWith('}')) return undefined;
+    const list = except === null ? undefined : optionalStrings(except);
+    if (list === INVALID || (gateway !== undefined && !isGateway(gateway))) return undefined;
+    packets.push({ stream, offset: first + index, epoch, body, except: list, gateway: gateway as string | undefined });
+  }
+  return packets;
 }
 
 /** How an envelope of kept packets from `from` starts and ends, around its packets joined by commas. */
@@ -155,6 +177,13 @@ export function decodeEnvelope(payload: string, channel: 'broadcast' | 'direct')
   const kept = envelope['kept'] === 1;
   const packets: Packet[] = [];
   for (const wire of list as unknown[]) {
+    if (isRecord(wire) && wire['t'] === 'k') {
+      // A batch of kept messages: one packet each.
+      const batch = keptFromWire(wire);
+      if (typeof batch === 'string') return { kind: 'invalid', reason: batch, from: sender };
+      packets.push(...batch);
+      continue;
+    }
     const packet = fromWire(wire);
     if (typeof packet === 'string') return { kind: 'invalid', reason: packet, from: sender };
     if (packet.type === 'direct' && channel === 'broadcast') return { kind: 'invalid', reason: 'direct packet broadcast', from: sender };
@@ -172,8 +201,8 @@ function toWire(packet: Packet): Record<string, unknown> {
     case 'direct':
       return messageWire('d', packet.packet);
     case 'kept': {
-      const { head, middle, tail } = keptPacketParts(packet.packet);
-      return JSON.parse(`${head}${packet.packet.offset}${middle}${packet.packet.epoch}${tail}`) as Record<string, unknown>;
+      const { head, middle, tail, data } = keptBatch(packet.packet.stream, [packet.packet]);
+      return JSON.parse(`${head}${packet.packet.offset}${middle}${packet.packet.epoch}${tail}${data}}`) as Record<string, unknown>;
     }
     case 'added':
       return { t: '+', s: packet.seq, i: packet.client.id, g: packet.client.gateway, r: packet.client.rooms };
@@ -245,8 +274,6 @@ function fromWire(wire: unknown): Packet | DropReason {
       if (packet.clientIds === undefined) return 'invalid clientIds';
       return { type: 'direct', packet: packet as MessagePacket & { clientIds: string[] } };
     }
-    case 'k':
-      return keptFromWire(wire);
     case '+': {
       const rooms = strings(wire['r']);
       if (!isSeq(wire['s']) || !isName(wire['i']) || !isGateway(wire['g']) || rooms === undefined) return 'invalid delta';
@@ -305,13 +332,12 @@ function filterFromWire(wire: Record<string, unknown>): MessageFilter | DropReas
   return { rooms, except, gateway: gateway as string | undefined, clientIds };
 }
 
-function keptFromWire(wire: Record<string, unknown>): Packet | DropReason {
-  const { s: stream, o: offset, e: epoch, m: body } = wire;
-  if (typeof stream !== 'string' || !isSeq(offset) || typeof epoch !== 'string' || epoch === '' || typeof body !== 'string' || !body.startsWith('{"event":') || !body.endsWith('}')) return 'malformed packet';
-  const filter = filterFromWire(wire);
-  if (typeof filter === 'string') return filter;
-  if (filter.rooms !== undefined || filter.clientIds !== undefined) return 'malformed packet';
-  return { type: 'kept', packet: { stream, offset, epoch, body, except: filter.except, gateway: filter.gateway } };
+function keptFromWire(wire: Record<string, unknown>): Packet[] | DropReason {
+  const { s: stream, o: first, e: epoch, m: data } = wire;
+  if (typeof stream !== 'string' || !isSeq(first) || typeof epoch !== 'string' || epoch === '') return 'malformed packet';
+  const messages = keptMessages(stream, first, epoch, data);
+  if (messages === undefined) return 'malformed packet';
+  return messages.map((packet) => ({ type: 'kept', packet }));
 }
 
 function stateFromWire(wire: Record<string, unknown>): Packet | DropReason {

@@ -1,15 +1,17 @@
 import type { Redis } from 'ioredis';
-import { type HistoryOptions, IDLE_TTLS, type KeptEntry, type Position } from '../broadcast/history.js';
-import type { HistorySnapshot, HistoryStore, KeptRecord } from '../broadcast/transport.js';
+import { type HistoryOptions, IDLE_TTLS, type Position } from '../broadcast/history.js';
+import type { HistorySnapshot, HistoryStore, KeptBatch, StoredBatch } from '../broadcast/transport.js';
 
 /**
- * Keeps a turn's emits: for each, the next offset of its stream, an entry in its Redis Stream
- * (id `0-<offset>`, trimmed to about `size`), and a packet of the kept envelope, published at the
+ * Keeps a turn's batches of emits: for each, the next offsets of its stream, one entry in its
+ * Redis Stream (id `0-<last offset of the batch>`, fields `f` first offset, `at`, `d` the data;
+ * trimmed to about the entries holding the last `size` messages), and a packet, published at the
  * end — one script, so that every instance receives a stream's messages in offset order.
- * KEYS: per record, its stream and its meta (epoch, offset). ARGV: channel, envelope head and
- * tail, size, ttl, count, then per record: head, middle, tail, body, except (JSON or ''), gateway ('').
+ * KEYS: per batch, its stream and its meta (epoch, offset). ARGV: channel, envelope head and
+ * tail, size, ttl, count, then per batch: its message count, data, and packet head, middle, tail.
  * The stream's entries expire `ttl` after the last one; its epoch and offset live IDLE_TTLS times
  * longer, so that a client that missed nothing in a quiet stream still recovers.
+ * Needs Redis 6.2 (XADD … MINID).
  */
 const KEEP = `
 local clock = redis.call('TIME')
@@ -20,7 +22,7 @@ local packets = {}
 local streams, order = {}, {}
 for i = 1, count do
   local key, meta = KEYS[2 * i - 1], KEYS[2 * i]
-  local at = 6 + (i - 1) * 6
+  local at = 6 + (i - 1) * 5
   local stream = streams[key]
   if not stream then
     local kept = redis.call('HMGET', meta, 'epoch', 'offset')
@@ -34,16 +36,11 @@ for i = 1, count do
     streams[key] = stream
     order[#order + 1] = key
   end
-  stream.offset = stream.offset + 1
-  local id = '0-' .. stream.offset
-  -- Fields left out when empty (most emits exclude no one and go to every gateway): a smaller entry.
-  local except, gateway = ARGV[at + 5], ARGV[at + 6]
-  if except == '' and gateway == '' then
-    redis.call('XADD', key, 'MAXLEN', '~', size, id, 'at', now, 'b', ARGV[at + 4])
-  else
-    redis.call('XADD', key, 'MAXLEN', '~', size, id, 'at', now, 'b', ARGV[at + 4], 'x', except, 'g', gateway)
-  end
-  packets[i] = ARGV[at + 1] .. stream.offset .. ARGV[at + 2] .. stream.epoch .. ARGV[at + 3]
+  local first = stream.offset + 1
+  stream.offset = stream.offset + tonumber(ARGV[at + 1])
+  -- An entry goes once its last message is more than size back.
+  redis.call('XADD', key, 'MINID', '~', '0-' .. math.max(0, stream.offset - size + 1), '0-' .. stream.offset, 'f', first, 'at', now, 'd', ARGV[at + 2])
+  packets[i] = ARGV[at + 3] .. first .. ARGV[at + 4] .. stream.epoch .. ARGV[at + 5] .. ARGV[at + 2] .. '}'
 end
 for _, key in ipairs(order) do
   local stream = streams[key]
@@ -55,8 +52,8 @@ redis.call('PUBLISH', ARGV[1], ARGV[2] .. table.concat(packets, ',') .. ARGV[3])
 return count`;
 
 /**
- * The stream's epoch and last offset, the store's clock, and the entries after ARGV[1] (at most
- * ARGV[2]), in one atomic read. KEYS: stream, meta.
+ * The stream's epoch and last offset, the store's clock, and the entries holding messages after
+ * ARGV[1] (at most ARGV[2] entries), in one atomic read. KEYS: stream, meta.
  */
 const READ = `
 local clock = redis.call('TIME')
@@ -97,13 +94,13 @@ export class RedisHistory implements HistoryStore {
     this.#channel = channel;
   }
 
-  async keep(records: readonly KeptRecord[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void> {
+  async keep(batches: readonly KeptBatch[], envelopeHead: string, envelopeTail: string, options: HistoryOptions): Promise<void> {
     const redis = this.#commands();
     const keys: string[] = [];
-    const args: (string | number)[] = [this.#channel(), envelopeHead, envelopeTail, options.size, options.ttl, records.length];
-    for (const record of records) {
-      keys.push(this.#streamKey(record.stream), this.#metaKey(record.stream));
-      args.push(record.head, record.middle, record.tail, record.body, record.except === undefined ? '' : JSON.stringify(record.except), record.gateway ?? '');
+    const args: (string | number)[] = [this.#channel(), envelopeHead, envelopeTail, options.size, options.ttl, batches.length];
+    for (const batch of batches) {
+      keys.push(this.#streamKey(batch.stream), this.#metaKey(batch.stream));
+      args.push(batch.count, batch.data, batch.head, batch.middle, batch.tail);
     }
     await redis.tonijsKeep(keys.length, ...keys, ...args);
   }
@@ -115,8 +112,8 @@ export class RedisHistory implements HistoryStore {
 
   async read(stream: string, after: number, count: number): Promise<HistorySnapshot> {
     const [epoch, last, seconds, micros, raw] = await this.#commands().tonijsRead(this.#streamKey(stream), this.#metaKey(stream), after, count);
-    const entries = raw.map(toEntry).filter((entry): entry is KeptEntry => entry !== undefined);
-    return { epoch, last: epoch === '' ? 0 : Number(last), now: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), entries };
+    const batches = raw.map(toBatch).filter((batch): batch is StoredBatch => batch !== undefined);
+    return { epoch, last: epoch === '' ? 0 : Number(last), now: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), batches };
   }
 
   async reset(stream: string, options: HistoryOptions): Promise<void> {
@@ -145,19 +142,12 @@ export class RedisHistory implements HistoryStore {
   }
 }
 
-function toEntry([id, fields]: [string, string[]]): KeptEntry | undefined {
-  const offset = Number(id.slice(2));
+/** An entry as a batch; undefined when it is not one this store wrote. */
+function toBatch([, fields]: [string, string[]]): StoredBatch | undefined {
   const values = new Map<string, string>();
   for (let index = 0; index + 1 < fields.length; index += 2) values.set(fields[index]!, fields[index + 1]!);
-  const body = values.get('b');
-  if (!Number.isSafeInteger(offset) || body === undefined) return undefined;
-  const except = values.get('x');
-  const gateway = values.get('g');
-  return {
-    offset,
-    at: Number(values.get('at') ?? 0),
-    body,
-    except: except === undefined || except === '' ? undefined : (JSON.parse(except) as string[]),
-    gateway: gateway === undefined || gateway === '' ? undefined : gateway,
-  };
+  const first = Number(values.get('f'));
+  const data = values.get('d');
+  if (!Number.isSafeInteger(first) || first < 1 || data === undefined) return undefined;
+  return { first, at: Number(values.get('at') ?? 0), data };
 }

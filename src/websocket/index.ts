@@ -16,7 +16,7 @@ export { BroadcastService, BroadcastTarget } from '../broadcast/broadcast-servic
 export { PresenceService } from '../broadcast/presence-service.js';
 export { ConnectionManager, BROADCAST_OPTIONS, type BroadcastModuleOptions, type TargetFilter } from '../broadcast/connection-manager.js';
 export { InMemoryTransport, InMemoryHub } from '../broadcast/in-memory-transport.js';
-export { matchesFilter, type BroadcastTransport, type TransportLink, type Channel, type ClusterOptions, type ClientFilter, type ClientRecord, type Room, type HistoryStore, type HistorySnapshot, type KeptRecord } from '../broadcast/transport.js';
+export { matchesFilter, type BroadcastTransport, type TransportLink, type Channel, type ClusterOptions, type ClientFilter, type ClientRecord, type Room, type HistoryStore, type HistorySnapshot, type KeptBatch, type StoredBatch } from '../broadcast/transport.js';
 export type { ClusterStats } from '../broadcast/cluster.js';
 export type { Recipient, Delivery } from '../broadcast/recipient.js';
 export type { PresenceMember } from '../broadcast/presence-index.js';
