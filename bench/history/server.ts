@@ -8,7 +8,7 @@ import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
 import { BroadcastModule, BroadcastService, ConnectionManager, type Delivery, type Gateway, type Recipient, type WsClient } from 'tonijs/websocket';
 
 export type HistoryServerCommand =
-  | { type: 'emit'; count: number }
+  | { type: 'emit'; count: number; spread?: boolean }
   | { type: 'clients'; count: number }
   | { type: 'shut' }
   | { type: 'open' }
@@ -74,7 +74,11 @@ async function handle(command: HistoryServerCommand): Promise<HistoryServerRepor
       const started = performance.now();
       const lobby = broadcast.to('lobby');
       const target = delivered + command.count;
-      for (let index = 0; index < command.count; index++) void lobby.emit('m', index);
+      // spread: one emit per event-loop turn (each its own entry in Redis); else all in one turn.
+      for (let index = 0; index < command.count; index++) {
+        void lobby.emit('m', index);
+        if (command.spread === true) await new Promise((resolve) => setImmediate(resolve));
+      }
       while (delivered < target) await new Promise((resolve) => setImmediate(resolve));
       return { type: 'emitted', ms: performance.now() - started };
     }

@@ -20,5 +20,5 @@ export { matchesFilter, type BroadcastTransport, type TransportLink, type Channe
 export type { ClusterStats } from '../broadcast/cluster.js';
 export type { Recipient, Delivery } from '../broadcast/recipient.js';
 export type { PresenceMember } from '../broadcast/presence-index.js';
-export { MemoryHistory, readKept, type HistoryOptions, type Position as HistoryPosition, type KeptEntry, type ReadResult } from '../broadcast/history.js';
+export { MemoryHistory, type HistoryOptions, type Position as HistoryPosition, type KeptEntry, type ReadResult } from '../broadcast/history.js';
 export { PROTOCOL_VERSION } from '../broadcast/wire.js';
