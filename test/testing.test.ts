@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Controller, Get, Injectable, InjectionToken, Module, ToniError, inject } from 'tonijs';
+import { Controller, Get, Injectable, InjectionToken, Module, ToniError, inject, type ExecutionContext, type Guard } from 'tonijs';
 import { HandshakeRefusedError, Test, TestWsClient, type TestingModule } from 'tonijs/testing';
 import { BroadcastModule, BroadcastService, On, WsException, WsMessage, type Gateway, type WsClient, type WsHandshake } from 'tonijs/websocket';
 
@@ -148,6 +148,37 @@ describe('tonijs/testing', () => {
     const closing = client.expectClose(1001);
     await module.close();
     assert.equal((await closing).code, 1001);
+  });
+
+  it('sets the application up before it listens (configure): a global guard on routes and handshakes, CORS', async () => {
+    @Injectable()
+    class NeedsPass implements Guard {
+      readonly seen: string[] = [];
+      canActivate(ctx: ExecutionContext) {
+        this.seen.push(ctx.kind);
+        return ctx.headers.get('x-pass') === 'yes';
+      }
+    }
+    const guard = new NeedsPass();
+    const module = await compile(
+      Test.createTestingModule({ imports: [AppModule] }).overrideProvider(AuthService).useValue({ verify: () => true, userFor: () => new User('ann') }),
+    );
+    const app = await module.createApplication({ configure: (app) => app.useGlobalGuards(guard).enableCors({ origin: 'https://app.example' }) });
+    const refused = await fetch(`${app.getUrl()}/greeting`, { headers: { origin: 'https://app.example' } });
+    assert.deepEqual([refused.status, refused.headers.get('access-control-allow-origin')], [403, 'https://app.example']);
+    const allowed = await fetch(`${app.getUrl()}/greeting`, { headers: { 'x-pass': 'yes' } });
+    assert.deepEqual(await allowed.json(), { greeting: 'Hello' });
+    await assert.rejects(TestWsClient.connect(app, '/secure', { headers: { authorization: 'x' } }), (error: unknown) => error instanceof HandshakeRefusedError && error.status === 403);
+    const client = await TestWsClient.connect(app, '/secure', { headers: { authorization: 'x', 'x-pass': 'yes' } });
+    assert.equal(await client.expectMessage(), 'Hello, ann');
+    assert.deepEqual(guard.seen, ['http', 'http', 'handshake', 'handshake']);
+  });
+
+  it('closes the application when configure throws, and says why', async () => {
+    const module = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    await assert.rejects(module.createApplication({ configure: () => { throw new Error('no config for you'); } }), /no config for you/);
+    // Closed: another call is refused, not a second listen.
+    await assert.rejects(module.createApplication(), (error: unknown) => error instanceof ToniError && error.code === 'TONI_ERR_APP_STATE');
   });
 
   it('exposes the compiled singletons before listening', async () => {

@@ -23,6 +23,14 @@ export interface TestApplicationOptions {
   webSocketAdapter?: WebSocketAdapter;
   /** Host to listen on; default `127.0.0.1`. The port is always a free one. */
   host?: string;
+  /**
+   * Called with the application before it listens, to set it up as the app's `main.ts` does:
+   * global guards, interceptors and filters, middleware, CORS, static files.
+   *
+   * @example
+   * const app = await module.createApplication({ configure: (app) => app.useGlobalGuards(SignedInGuard).enableCors({ origin: 'https://app.example' }) });
+   */
+  configure?: (app: ToniApplication) => unknown;
 }
 
 /**
@@ -142,7 +150,13 @@ export class TestingModule {
     if (this.#listening) throw new ToniError('TONI_ERR_APP_STATE', 'createApplication() was called twice on one testing module; compile another.');
     this.#listening = true;
     if (options.webSocketAdapter !== undefined) this.#app.useWebSocketAdapter(options.webSocketAdapter);
-    await this.#app.listen(0, options.host ?? '127.0.0.1');
+    try {
+      await options.configure?.(this.#app);
+      await this.#app.listen(0, options.host ?? '127.0.0.1');
+    } catch (error) {
+      await this.#app.close();
+      throw error;
+    }
     return this.#app;
   }
 
