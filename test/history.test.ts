@@ -90,12 +90,34 @@ describe('history and recovery', () => {
 
   type Position = { room: string; epoch: string; offset: number };
 
+  /** Per client, per stream, the epoch it was last told (a position frame, or a kept event that carried one). */
+  const told = new WeakMap<TestClient, Map<string, string>>();
+  /** Events that came without their epoch, which the server had told before. */
+  const untold = new WeakSet<Kept>();
+
+  /** The next frame, a kept event given the epoch it is in, as a client that follows its positions reads it. */
+  async function nextFrame(client: TestClient): Promise<Kept & { welcome?: { id: string; recovered: boolean }; position?: Position; left?: string }> {
+    const frame = JSON.parse(await client.nextText()) as Kept & { welcome?: { id: string; recovered: boolean }; position?: Position; left?: string };
+    let epochs = told.get(client);
+    if (epochs === undefined) told.set(client, (epochs = new Map()));
+    if (frame.position !== undefined) epochs.set(frame.position.room, frame.position.epoch);
+    else if (typeof frame.offset === 'number') {
+      if (frame.epoch !== undefined) epochs.set(frame.room, frame.epoch);
+      else {
+        assert.ok(epochs.has(frame.room), `an event without an epoch in ${JSON.stringify(frame.room)}, which the client was never told`);
+        frame.epoch = epochs.get(frame.room)!;
+        untold.add(frame);
+      }
+    }
+    return frame;
+  }
+
   /** Reads frames until the welcome: the events before it, where the client starts in each stream, and the welcome. */
   async function untilWelcome(client: TestClient): Promise<{ events: Kept[]; positions: Position[]; welcome: { id: string; recovered: boolean } }> {
     const events: Kept[] = [];
     const positions: Position[] = [];
     for (;;) {
-      const frame = JSON.parse(await client.nextText()) as Kept & { welcome?: { id: string; recovered: boolean }; position?: Position };
+      const frame = await nextFrame(client);
       if (frame.welcome !== undefined) return { events, positions, welcome: frame.welcome };
       if (frame.position !== undefined) positions.push(frame.position);
       else events.push(frame);
@@ -106,7 +128,7 @@ describe('history and recovery', () => {
   async function kept(client: TestClient, count: number): Promise<Kept[]> {
     const events: Kept[] = [];
     while (events.length < count) {
-      const frame = JSON.parse(await client.nextText()) as Kept & { position?: unknown; left?: unknown };
+      const frame = await nextFrame(client);
       if (frame.position === undefined && frame.left === undefined) events.push(frame);
     }
     return events;
@@ -132,12 +154,26 @@ describe('history and recovery', () => {
       assert.equal(second!.offset, 2);
       assert.equal(second!.epoch, first!.epoch);
       assert.equal(typeof first!.epoch, 'string');
+      assert.deepEqual([untold.has(first!), untold.has(news!), untold.has(second!)], [false, false, true], 'the epoch comes with the first event of each stream, then not again');
       // What is not kept carries no position: a raw broadcast, an emit to two rooms, a local one, one to given clients.
       await broadcast.broadcastText('plain');
       await broadcast.to(['lobby', 'other']).emit('two rooms');
       await broadcast.local.to('lobby').emit('local');
       await broadcast.only(welcome.id).emit('only you');
       assert.deepEqual(await client.texts(4), ['plain', '{"event":"two rooms"}', '{"event":"local"}', '{"event":"only you"}']);
+    });
+
+    it('leaves the epoch out only once every client of the stream here was told it: an event that skipped some does not count', async () => {
+      const { broadcast, url } = await start();
+      const ann = await open(url(), ['side']);
+      const bob = await open(url(), ['side']);
+      const [{ welcome: annWelcome }] = await Promise.all([untilWelcome(ann), untilWelcome(bob)]);
+      await broadcast.to('side').except(annWelcome.id).emit('n', 1);
+      await broadcast.to('side').emit('n', 2);
+      await broadcast.to('side').emit('n', 3);
+      const [bobs, anns] = await Promise.all([kept(bob, 3), kept(ann, 2)]);
+      assert.deepEqual(bobs.map((event) => [event.data, untold.has(event)]), [[1, false], [2, false], [3, true]]);
+      assert.deepEqual(anns.map((event) => [event.data, event.epoch, untold.has(event)]), [[2, bobs[0]!.epoch, false], [3, bobs[0]!.epoch, true]]);
     });
 
     it('replays what a reconnecting client missed, in order and exactly once, before newer messages, and says it recovered', async () => {

@@ -64,9 +64,15 @@ export class ConnectionManager implements LocalState {
   /** What reconnecting clients asked to recover: the streams still to replay, and how those replayed went. */
   readonly #recoveries = new Map<ClientId, Recovery>();
   /** Per stream, the clients being replayed to: the stream's live messages wait for them. */
-  readonly #holding = new Map<string, Map<Recipient, { offset: number; message: WsMessage }[]>>();
-  /** Per client just replayed to, per stream, the last offset it has: a late live copy of what the replay sent is dropped. */
-  readonly #floors = new Map<Recipient, Map<string, number>>();
+  readonly #holding = new Map<string, Map<Recipient, Held[]>>();
+  /** Per client just replayed to, per stream, the last position it has: a late live copy of what the replay sent is dropped. */
+  readonly #floors = new Map<Recipient, Map<string, Position>>();
+  /**
+   * Per stream with clients here, the epoch its live kept events last told all of them: the next
+   * ones leave it out (a smaller frame) until it changes. A client that starts following a stream
+   * is told its epoch by its position frame.
+   */
+  readonly #epochs = new Map<string, string>();
   /** Replayed entries' messages, shared by the clients a read serves (an entry belongs to one stream and epoch). */
   readonly #replays = new WeakMap<KeptEntry, WsMessage>();
 
@@ -246,24 +252,28 @@ export class ConnectionManager implements LocalState {
 
   /** @internal delivers a kept emit to this instance's matching clients, holding it for those being replayed to */
   deliverKept(packet: KeptPacket): number {
-    const message = WsMessage.text(positioned(packet.body, packet.stream, packet.offset, packet.epoch));
-    const filter: MessagePacket = { message, rooms: packet.stream === EVERYONE ? undefined : [packet.stream], except: packet.except, gateway: packet.gateway };
-    const holders = this.#holding.get(packet.stream);
+    const { stream, offset, epoch } = packet;
+    const told = this.#epochs.get(stream) === epoch;
+    const message = WsMessage.text(positioned(packet.body, stream, offset, told ? undefined : epoch));
+    // Only an event to the whole stream tells every client here the new epoch.
+    if (!told && packet.except === undefined && packet.gateway === undefined && (stream === EVERYONE ? this.#all.size > 0 : this.#rooms.has(stream))) this.#epochs.set(stream, epoch);
+    const filter: MessagePacket = { message, rooms: stream === EVERYONE ? undefined : [stream], except: packet.except, gateway: packet.gateway };
+    const holders = this.#holding.get(stream);
     if ((holders === undefined || holders.size === 0) && this.#floors.size === 0) return this.deliver(filter);
     const recipients: Recipient[] = [];
     for (const member of this.#candidates(filter)) {
       if (!matchesFilter(member, filter)) continue;
       const held = holders?.get(member);
       if (held !== undefined) {
-        held.push({ offset: packet.offset, message });
+        held.push({ offset, epoch, message });
         continue;
       }
       const floors = this.#floors.get(member);
-      const floor = floors?.get(packet.stream);
+      const floor = floors?.get(stream);
       if (floor !== undefined) {
-        if (packet.offset <= floor) continue;
-        // Past what the replay sent, the store's order holds again.
-        floors!.delete(packet.stream);
+        if (epoch === floor.epoch && offset <= floor.offset) continue;
+        // Past what the replay sent (or in a new epoch), the store's order holds again.
+        floors!.delete(stream);
         if (floors!.size === 0) this.#floors.delete(member);
       }
       recipients.push(member);
@@ -327,7 +337,7 @@ export class ConnectionManager implements LocalState {
     this.#members.delete(member.id);
     this.#all.delete(member);
     removeFrom(this.#gateways, member.gateway, member);
-    for (const room of member.rooms) removeFrom(this.#rooms, room, member);
+    for (const room of member.rooms) if (removeFrom(this.#rooms, room, member)) this.#epochs.delete(room);
     const remaining = (this.#deliveries.get(member.delivery) ?? 1) - 1;
     if (remaining === 0) this.#deliveries.delete(member.delivery);
     else this.#deliveries.set(member.delivery, remaining);
@@ -344,7 +354,7 @@ export class ConnectionManager implements LocalState {
     if (member === undefined) return;
     closeSegment();
     if (joined) addTo(this.#rooms, room, member);
-    else removeFrom(this.#rooms, room, member);
+    else if (removeFrom(this.#rooms, room, member)) this.#epochs.delete(room);
     // A tonijs client learns where it starts in the room (and, joined again after a reconnect, gets
     // what it missed first), before the room's live messages; leaving, that it stops following it.
     let followed: Promise<void> = DONE;
@@ -375,7 +385,7 @@ export class ConnectionManager implements LocalState {
     // Held from now on, synchronously: nothing live of the stream passes the replay.
     let holders = this.#holding.get(stream);
     if (holders === undefined) this.#holding.set(stream, (holders = new Map()));
-    const held: { offset: number; message: WsMessage }[] = [];
+    const held: Held[] = [];
     holders.set(recipient, held);
     const result = from === undefined ? undefined : await this.#cluster.read(stream, from);
     const head = result?.kind === 'entries' ? undefined : await this.#cluster.head(stream);
@@ -385,7 +395,9 @@ export class ConnectionManager implements LocalState {
     if (holders.size === 0 && this.#holding.get(stream) === holders) this.#holding.delete(stream);
     if (!this.#members.has(recipient.id)) return;
     let last: number;
+    let epoch: string;
     if (result?.kind === 'entries') {
+      epoch = result.epoch;
       last = from!.offset;
       for (const entry of result.entries) {
         last = entry.offset;
@@ -397,12 +409,20 @@ export class ConnectionManager implements LocalState {
       recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, result.epoch, last, true)));
     } else {
       last = head!.offset;
-      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, head!.epoch, last, from === undefined ? undefined : false)));
+      epoch = head!.epoch;
+      recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, epoch, last, from === undefined ? undefined : false)));
     }
-    for (const live of held) if (live.offset > last) recipient.delivery.send(recipient, live.message);
+    for (const live of held) {
+      // Older than where it starts (the store's offsets only grow, across epochs too): it has it.
+      if (live.offset <= last) continue;
+      // Of an epoch it was not told (the stream was reset meanwhile): it learns it first.
+      if (live.epoch !== epoch) recipient.delivery.send(recipient, WsMessage.text(positionFrame(stream, (epoch = live.epoch), live.offset - 1)));
+      recipient.delivery.send(recipient, live.message);
+      last = live.offset;
+    }
     let floors = this.#floors.get(recipient);
     if (floors === undefined) this.#floors.set(recipient, (floors = new Map()));
-    floors.set(stream, Math.max(last, held.at(-1)?.offset ?? last));
+    floors.set(stream, { epoch, offset: last });
     if (from !== undefined) recovery!.outcomes.set(stream, result?.kind === 'entries');
   }
 
@@ -590,9 +610,20 @@ function positionFrame(stream: string, epoch: string, offset: number, recovered?
   return `{"position":{"room":${JSON.stringify(stream)},"epoch":${JSON.stringify(epoch)},"offset":${offset}${outcome}}}`;
 }
 
-/** A kept event's envelope with its position: `{"event":…,"data":…,"room":…,"offset":…,"epoch":…}`. */
-function positioned(body: string, stream: string, offset: number, epoch: string): string {
-  return `${body.slice(0, -1)},"room":${JSON.stringify(stream)},"offset":${offset},"epoch":${JSON.stringify(epoch)}}`;
+/**
+ * A kept event's envelope with its position: `{"event":…,"data":…,"room":…,"offset":…}`, and
+ * `"epoch":…` when it is one its recipients may not have been told.
+ */
+function positioned(body: string, stream: string, offset: number, epoch: string | undefined): string {
+  const told = epoch === undefined ? '' : `,"epoch":${JSON.stringify(epoch)}`;
+  return `${body.slice(0, -1)},"room":${JSON.stringify(stream)},"offset":${offset}${told}}`;
+}
+
+/** A live kept event held for a client being replayed to. */
+interface Held {
+  readonly offset: number;
+  readonly epoch: string;
+  readonly message: WsMessage;
 }
 
 /** What the history keeps: an emit to everyone or to one room, not a local one nor one to given clients. */
@@ -615,11 +646,14 @@ function addTo(index: Map<string, Set<Recipient>>, key: string, member: Recipien
   set.add(member);
 }
 
-function removeFrom(index: Map<string, Set<Recipient>>, key: string, member: Recipient): void {
+/** Removes `member` from `index[key]`; true when that emptied it (and it went). */
+function removeFrom(index: Map<string, Set<Recipient>>, key: string, member: Recipient): boolean {
   const set = index.get(key);
-  if (set === undefined) return;
+  if (set === undefined) return false;
   set.delete(member);
-  if (set.size === 0) index.delete(key);
+  if (set.size > 0) return false;
+  index.delete(key);
+  return true;
 }
 
 function isEmpty(filter: ClientFilter): boolean {

@@ -6,8 +6,15 @@ export interface StreamPosition {
   readonly epoch: string;
 }
 
+/** A kept event's place: its epoch only when it is not the one the socket was last told. */
+export interface EventPosition {
+  readonly room: string;
+  readonly offset: number;
+  readonly epoch: string | undefined;
+}
+
 export type Frame =
-  | { readonly kind: 'event'; readonly event: string; readonly data: unknown; readonly id: number | string | undefined; readonly position: StreamPosition | undefined }
+  | { readonly kind: 'event'; readonly event: string; readonly data: unknown; readonly id: number | string | undefined; readonly position: EventPosition | undefined }
   | { readonly kind: 'ack'; readonly id: number | string; readonly data: unknown; readonly error: unknown }
   /**
    * A `tonijs.v1` control frame: the heartbeat's answer `{"pong":n}`, or the server's
@@ -44,7 +51,7 @@ export function readFrame(text: string): Frame {
   const { event, id, data, error, room, offset, epoch } = value as { event?: unknown; id?: unknown; data?: unknown; error?: unknown; room?: unknown; offset?: unknown; epoch?: unknown };
   const hasId = typeof id === 'number' || typeof id === 'string';
   if (typeof event === 'string' && event !== '') {
-    const position = typeof room === 'string' && typeof offset === 'number' && typeof epoch === 'string' ? { room, offset, epoch } : undefined;
+    const position = typeof room === 'string' && typeof offset === 'number' && (epoch === undefined || typeof epoch === 'string') ? { room, offset, epoch } : undefined;
     return { kind: 'event', event, data, id: hasId ? id : undefined, position };
   }
   if (hasId && event === undefined && (data !== undefined || error !== undefined || Object.keys(value as object).length === 1)) return { kind: 'ack', id, data, error };

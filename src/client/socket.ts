@@ -406,9 +406,11 @@ export class ToniSocket<E extends EventMap = AnyEvents> {
         const position = frame.position;
         if (position !== undefined) {
           const known = this.#positions.get(position.room);
+          // Without an epoch, the event is in the one the socket was last told (a position frame, or an event that had one).
+          const epoch = position.epoch ?? known?.[0];
           // Seen already (a replay overlapping what arrived live): exactly once means not again.
-          if (known !== undefined && known[0] === position.epoch && position.offset <= known[1]) return;
-          this.#positions.set(position.room, [position.epoch, position.offset]);
+          if (known !== undefined && known[0] === epoch && position.offset <= known[1]) return;
+          if (epoch !== undefined) this.#positions.set(position.room, [epoch, position.offset]);
         }
         return this.#dispatch(ws, frame.event, frame.data, frame.id);
       }
