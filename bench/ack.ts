@@ -23,6 +23,8 @@ const fail = (message: string): never => {
 const CLIENTS = positiveInteger(process.env, 'ACK_CLIENTS', 100, fail);
 const SECONDS = positiveInteger(process.env, 'ACK_SECONDS', 5, fail);
 const ROUNDS = positiveInteger(process.env, 'ACK_ROUNDS', 2, fail);
+// Extra node flags for the servers (e.g. --cpu-prof), as in bench:broadcast.
+const SERVER_NODE_ARGS = (process.env['BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((arg) => arg !== '');
 const SERVERS = [
   { name: 'toni', file: 'ack/toni-server.ts' },
   { name: 'socket.io', file: 'ack/socketio-server.ts' },
@@ -57,7 +59,7 @@ if (toni !== undefined && bestPeer !== undefined) {
 }
 
 async function measure(spec: { name: string; file: string }) {
-  const server = new Child<AckServerCommand, AckServerReport>(spec.name, startNode(here(spec.file), [], pinning?.server));
+  const server = new Child<AckServerCommand, AckServerReport>(spec.name, startNode(here(spec.file), SERVER_NODE_ARGS, pinning?.server));
   const load = new Child<LoadCommand, LoadReport>('load client', startNode(here('ack/load.ts'), [], pinning?.load));
   try {
     const ready = await server.next('ready', 60_000);
