@@ -135,7 +135,7 @@ export interface HistoryStore {
   /**
    * In one atomic step: the stream's epoch and last offset (`''` and 0 when nothing is kept), the
    * store's clock, and at most `count` batches that hold messages after offset `after`, in order.
-   * The cluster layer decides from it what each reader missed (`readKept`), one read serving many.
+   * The cluster layer unpacks them and decides what each reader missed, one read serving many.
    */
   read(stream: string, after: number, count: number): Promise<HistorySnapshot>;
   /** Gives `stream` a new epoch: its history is no longer a complete account (messages went out unkept). */
