@@ -10,7 +10,7 @@ import { type ConnectOptions, type ReconnectInfo, type ToniSocket, connect } fro
 import { WsAdapter } from 'tonijs/node';
 import { RedisTransport } from 'tonijs/redis';
 import { BroadcastModule, BroadcastService, type BroadcastTransport, type Gateway, On, type WsClient } from 'tonijs/websocket';
-import { AsyncQueue, waitUntil, withTimeout } from './support/async.js';
+import { AsyncQueue, captureLogger, waitUntil, withTimeout } from './support/async.js';
 import { ChildInstance, HEARTBEAT, INSTANCE_TIMEOUT } from './support/child-instance.js';
 import { RedisServer } from './support/redis-server.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -68,11 +68,12 @@ describe('recovery with tonijs/client', () => {
   async function instance(transport?: BroadcastTransport, history = { size: 10_000, ttl: 60_000 }) {
     @Module({ imports: [BroadcastModule.forRoot({ transport, history })], providers: [RoomGateway] })
     class RecoveryModule {}
-    const app = await ToniFactory.create(RecoveryModule, undefined, { logger: false });
+    const logger = captureLogger();
+    const app = await ToniFactory.create(RecoveryModule, undefined, { logger });
     apps.push(app);
     app.useWebSocketAdapter(new WsAdapter());
     const url = await app.listen(0, '127.0.0.1');
-    return { app, port: Number(new URL(url).port), broadcast: app.get(BroadcastService) };
+    return { app, logger, port: Number(new URL(url).port), broadcast: app.get(BroadcastService) };
   }
 
   function redisTransport(server: RedisServer, prefix: string): RedisTransport {
@@ -222,6 +223,33 @@ describe('recovery with tonijs/client', () => {
     await local.broadcast.to('lobby').emit('n', 10);
     await ann.arrivals.take(7);
     assert.deepEqual(ann.received, Array.from({ length: 10 }, (_, index) => index + 1));
+  });
+
+  it('follows a new epoch while connected (Redis lost its history and came back): a later drop recovers in it', async () => {
+    redis = await RedisServer.start();
+    const east = await instance(new RedisTransport({ url: redis.url, keyPrefix: `epochs-${randomUUID()}`, heartbeatInterval: HEARTBEAT, instanceTimeout: INSTANCE_TIMEOUT, operationTimeout: 300 }));
+    const ann = await follower(east.port, 'lobby');
+    await welcomed(ann.socket);
+    for (let n = 1; n <= 2; n++) await east.broadcast.to('lobby').emit('n', n);
+    await ann.arrivals.take(2);
+
+    await redis.kill();
+    await east.logger.waitFor((entry) => /^Redis is unreachable/.test(entry.message ?? ''), 10_000, 'the outage to be noticed');
+    await east.broadcast.to('lobby').emit('n', 3);   // delivered unkept: the stream's history is broken
+    await ann.arrivals.take(1);
+    await redis.restart();
+    await east.logger.waitFor((entry) => /^Redis is reachable again/.test(entry.message ?? ''), 10_000, 'Redis to be back');
+    // A new epoch: its first event tells the socket, the next ones leave it out.
+    for (let n = 4; n <= 6; n++) await east.broadcast.to('lobby').emit('n', n);
+    await ann.arrivals.take(3);
+
+    const away = await cutOff(ann);
+    for (let n = 7; n <= 9; n++) await east.broadcast.to('lobby').emit('n', n);
+    away.release();
+    const info = await ann.reconnects.next(10_000, 'the reconnect');
+    assert.equal(info.recovered, true, 'its position is in the new epoch');
+    await ann.arrivals.take(3);
+    assert.deepEqual(ann.received, Array.from({ length: 9 }, (_, index) => index + 1));
   });
 
   it('chaos: links cut at random while thousands of messages are broadcast from two instances — every socket ends with the exact sequence, or said it did not recover and holds no duplicate', async (t) => {
