@@ -174,6 +174,10 @@ describe('the cluster layer under attack, on Redis', () => {
         ...[{ event: 'leak' }, 'leak', [], [{ event: 'leak' }], ['{"event":"leak"}'], [['leak']], [['{"event":"leak"}', 'abc']], [['{"event":"leak"}', null, 'no-slash']], [['{"event":"leak"}', null, '/g', 'more']]].map(
           (m): [string, string, string] => ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m }] })],
         ),
+        // Nothing beside what tonijs writes: a room or client list on a kept packet is not ignored, it is malformed.
+        ...[{ r: ['blue'] }, { c: ['someone'] }, { x: [] }, { g: '/g' }].map(
+          (extra): [string, string, string] => ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m: [['{"event":"leak"}']], ...extra }] })],
+        ),
         // A valid batch with a malformed one after it: the whole envelope goes.
         ['malformed packet', broadcast, JSON.stringify({ v: PROTOCOL_VERSION, kept: 1, from: 'attacker', p: [{ t: 'k', o: 1, e: 'epoch', s: 'blue', m: [['{"event":"leak"}']] }, { t: 'k', o: 2, e: 'epoch', s: 'blue', m: 'leak' }] })],
         // All or nothing: a valid packet travelling with an invalid one is dropped with it.

@@ -385,6 +385,52 @@ describe('history and recovery', () => {
       assert.equal(second.recovered, true);
     });
 
+    it('tells a socket that joined while Redis did not answer the epoch with the next event, though the others here knew it', async () => {
+      redis = await RedisServer.start();
+      const east = await redisInstance(redis, `history-${randomUUID()}`, { operationTimeout: 300 });
+      const ann = await open(east.url(), ['lobby']);
+      await untilWelcome(ann);
+      await east.broadcast.to('lobby').emit('n', 1);
+      const [first] = await kept(ann, 1);
+      // Redis stalls, its data kept: bob's join cannot learn where the stream is.
+      const stats = new Redis(redis.url);
+      await stats.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      const bob = await open(east.url(), ['lobby']);
+      const { positions } = await untilWelcome(bob);
+      assert.deepEqual(positions.find((position) => position.room === 'lobby'), { room: 'lobby', epoch: '', offset: 0 }, 'the store cannot say where the stream is');
+      await stats.ping();   // answered once the pause is over
+      stats.disconnect();
+      // Nothing went out unkept meanwhile: the stream keeps its epoch, which bob was never told.
+      await east.broadcast.to('lobby').emit('n', 2);
+      const [[bobs], [anns]] = await Promise.all([kept(bob, 1), kept(ann, 1)]);
+      assert.deepEqual([bobs!.data, bobs!.epoch, untold.has(bobs!)], [2, first!.epoch, false]);
+      assert.equal(anns!.epoch, first!.epoch);
+    });
+
+    it('says recovered: false to a socket whose missed stretch has a hole in the store, and recovers those past it', async () => {
+      redis = await RedisServer.start();
+      const prefix = `history-${randomUUID()}`;
+      const east = await redisInstance(redis, prefix);
+      const ann = await open(east.url(), ['lobby']);
+      const { welcome } = await untilWelcome(ann);
+      const seen: Kept[] = [];
+      // One emit per turn: one stream entry each.
+      for (let n = 1; n <= 4; n++) {
+        await east.broadcast.to('lobby').emit('n', n);
+        seen.push(...(await kept(ann, 1)));
+      }
+      ann.ws.terminate();
+      await ann.waitForClose();
+      const stats = new Redis(redis.url);
+      assert.deepEqual((await stats.xrange(`{${prefix}}:h:lobby`, '-', '+')).map(([id]) => id), ['0-1', '0-2', '0-3', '0-4']);
+      assert.equal(await stats.xdel(`{${prefix}}:h:lobby`, '0-3'), 1);
+      stats.disconnect();
+      const before = await untilWelcome(await open(east.url(), ['lobby'], remember(welcome.id, seen.slice(0, 1))));
+      assert.deepEqual([before.events, before.welcome.recovered], [[], false], 'offset 3 is gone: 2 and 4 alone would be a stretch with a hole');
+      const past = await untilWelcome(await open(east.url(), ['lobby'], remember(welcome.id, seen.slice(0, 3))));
+      assert.deepEqual([past.events.map((event) => event.data), past.welcome.recovered], [[4], true]);
+    });
+
     it('holds live messages while replaying, and neither loses nor doubles one, whatever arrives meanwhile', async () => {
       redis = await RedisServer.start();
       const prefix = `history-${randomUUID()}`;

@@ -1054,20 +1054,28 @@ function batchesOf(requests: readonly KeepRequest[]): KeptBatch[] {
   return batches;
 }
 
-/** A store read's messages as entries, the oldest first, within the last `size` (a batch may reach further back). */
+/**
+ * A store read's messages as entries, the oldest first, within the last `size` (a batch may reach
+ * further back). A batch that cannot be read, or offsets that do not follow on, leave a gap: what
+ * came before it is dropped, so that a reader who needed what the gap held is told it did not
+ * recover (`readKept` wants the entries to start right after the reader's offset), while readers
+ * past the gap still are.
+ */
 function entriesOf(stream: string, snapshot: HistorySnapshot, size: number): KeptEntry[] {
   const entries: KeptEntry[] = [];
   const oldest = snapshot.last - size;
+  let next: number | undefined;
   for (const batch of snapshot.batches) {
     let data: unknown;
     try {
-      data = JSON.parse(batch.data);
+      data = batch.data === '' ? undefined : JSON.parse(batch.data);
     } catch {
       data = undefined;
     }
-    // A batch that cannot be read leaves a gap: readers who needed it are told they did not recover.
-    const messages = keptMessages(stream, batch.first, snapshot.epoch || 'none', data) ?? [];
-    for (const message of messages) {
+    const messages = Number.isFinite(batch.at) ? keptMessages(stream, batch.first, snapshot.epoch || 'none', data) : undefined;
+    if (messages === undefined || (next !== undefined && batch.first !== next)) entries.length = 0;
+    next = messages === undefined ? undefined : batch.first + messages.length;
+    for (const message of messages ?? []) {
       if (message.offset <= oldest) continue;
       entries.push({ offset: message.offset, at: batch.at, body: message.body, except: message.except, gateway: message.gateway });
     }

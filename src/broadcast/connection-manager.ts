@@ -66,7 +66,7 @@ export class ConnectionManager implements LocalState {
   /** Per stream, the clients being replayed to: the stream's live messages wait for them. */
   readonly #holding = new Map<string, Map<Recipient, Held[]>>();
   /** Per client just replayed to, per stream, the last position it has: a late live copy of what the replay sent is dropped. */
-  readonly #floors = new Map<Recipient, Map<string, Position>>();
+  readonly #floors = new Map<Recipient, Map<string, Floor>>();
   /**
    * Per stream with clients here, the epoch its live kept events last told all of them: the next
    * ones leave it out (a smaller frame) until it changes. A client that starts following a stream
@@ -271,8 +271,10 @@ export class ConnectionManager implements LocalState {
       const floors = this.#floors.get(member);
       const floor = floors?.get(stream);
       if (floor !== undefined) {
-        if (epoch === floor.epoch && offset <= floor.offset) continue;
-        // Past what the replay sent (or in a new epoch), the store's order holds again.
+        // Its copy came late (the store's offsets grow across a reset too) — unless the stream
+        // began again, which only a stream unused for longer than the ttl does, offsets from 1.
+        if (offset <= floor.offset && (epoch === floor.epoch || performance.now() - floor.at < this.#options.history!.ttl)) continue;
+        // Past what the replay sent, the store's order holds again.
         floors!.delete(stream);
         if (floors!.size === 0) this.#floors.delete(member);
       }
@@ -422,7 +424,10 @@ export class ConnectionManager implements LocalState {
     }
     let floors = this.#floors.get(recipient);
     if (floors === undefined) this.#floors.set(recipient, (floors = new Map()));
-    floors.set(stream, { epoch, offset: last });
+    floors.set(stream, { epoch, offset: last, at: performance.now() });
+    // Told an epoch the others here were not (a newer one, or none when the store could not say):
+    // the next event tells them all.
+    if (this.#epochs.get(stream) !== epoch) this.#epochs.delete(stream);
     if (from !== undefined) recovery!.outcomes.set(stream, result?.kind === 'entries');
   }
 
@@ -617,6 +622,13 @@ function positionFrame(stream: string, epoch: string, offset: number, recovered?
 function positioned(body: string, stream: string, offset: number, epoch: string | undefined): string {
   const told = epoch === undefined ? '' : `,"epoch":${JSON.stringify(epoch)}`;
   return `${body.slice(0, -1)},"room":${JSON.stringify(stream)},"offset":${offset}${told}}`;
+}
+
+/** Where a client just replayed to is in a stream, and since when. */
+interface Floor {
+  readonly epoch: string;
+  readonly offset: number;
+  readonly at: number;
 }
 
 /** A live kept event held for a client being replayed to. */

@@ -111,7 +111,10 @@ export interface KeptBatch {
   readonly tail: string;
 }
 
-/** A batch as a store read returns it. */
+/**
+ * A batch as a store read returns it. An entry the store cannot read back is returned too, with
+ * `data: ''`: the cluster layer then knows there is a gap (and counts it against `count`).
+ */
 export interface StoredBatch {
   /** The offset of its first message; the others follow, one apart. */
   readonly first: number;

@@ -1,6 +1,6 @@
 /**
  * What instances of a cluster say to each other, whatever carries it: one envelope per publish,
- * `{"v":2,"from":"<instance>","p":[packet, …]}`, JSON with short keys. Decoding is strict and
+ * `{"v":3,"from":"<instance>","p":[packet, …]}`, JSON with short keys. Decoding is strict and
  * all or nothing: one packet that is not exactly what tonijs sends drops the whole envelope, so
  * a malformed filter can never widen a message's audience; and it never throws.
  */
@@ -11,7 +11,7 @@ import type { ClientFilter, KeptBatch } from './transport.js';
  * The version of the envelope. An envelope of another version is dropped with a warning naming
  * both, so a cluster running mixed tonijs versions fails loudly instead of subtly.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** A message and who it is for. */
 export interface MessagePacket extends ClientFilter {
@@ -136,7 +136,7 @@ export function keptBatch(stream: string, messages: readonly Omit<KeptPacket, 's
 
 /** The messages of a batch's `data`, from offset `first` on; undefined when it is not what `keptBatch` makes. */
 export function keptMessages(stream: string, first: number, epoch: string, data: unknown): KeptPacket[] | undefined {
-  if (!Array.isArray(data) || data.length === 0) return undefined;
+  if (!Array.isArray(data) || data.length === 0 || !Number.isSafeInteger(first + data.length - 1)) return undefined;
   const packets: KeptPacket[] = [];
   for (const [index, record] of (data as unknown[]).entries()) {
     if (!Array.isArray(record) || record.length < 1 || record.length > 3) return undefined;
@@ -332,7 +332,10 @@ function filterFromWire(wire: Record<string, unknown>): MessageFilter | DropReas
   return { rooms, except, gateway: gateway as string | undefined, clientIds };
 }
 
+const KEPT_KEYS = new Set(['t', 'o', 'e', 's', 'm']);
+
 function keptFromWire(wire: Record<string, unknown>): Packet[] | DropReason {
+  for (const key of Object.keys(wire)) if (!KEPT_KEYS.has(key)) return 'malformed packet';
   const { s: stream, o: first, e: epoch, m: data } = wire;
   if (typeof stream !== 'string' || !isSeq(first) || typeof epoch !== 'string' || epoch === '') return 'malformed packet';
   const messages = keptMessages(stream, first, epoch, data);

@@ -17,6 +17,8 @@ const KEEP = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local size, ttl, count = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+-- Offsets as integers: concatenating a number writes 1e+14 past 14 digits.
+local function int(n) return string.format('%d', n) end
 local packets = {}
 -- Per stream touched: its epoch and offset, read once and written back once at the end.
 local streams, order = {}, {}
@@ -39,12 +41,12 @@ for i = 1, count do
   local first = stream.offset + 1
   stream.offset = stream.offset + tonumber(ARGV[at + 1])
   -- An entry goes once its last message is more than size back.
-  redis.call('XADD', key, 'MINID', '~', '0-' .. math.max(0, stream.offset - size + 1), '0-' .. stream.offset, 'f', first, 'at', now, 'd', ARGV[at + 2])
-  packets[i] = ARGV[at + 3] .. first .. ARGV[at + 4] .. stream.epoch .. ARGV[at + 5] .. ARGV[at + 2] .. '}'
+  redis.call('XADD', key, 'MINID', '~', '0-' .. int(math.max(0, stream.offset - size + 1)), '0-' .. int(stream.offset), 'f', int(first), 'at', int(now), 'd', ARGV[at + 2])
+  packets[i] = ARGV[at + 3] .. int(first) .. ARGV[at + 4] .. stream.epoch .. ARGV[at + 5] .. ARGV[at + 2] .. '}'
 end
 for _, key in ipairs(order) do
   local stream = streams[key]
-  redis.call('HSET', stream.meta, 'offset', stream.offset)
+  redis.call('HSET', stream.meta, 'offset', int(stream.offset))
   redis.call('PEXPIRE', key, ttl)
   redis.call('PEXPIRE', stream.meta, ttl * ${IDLE_TTLS})
 end
@@ -112,7 +114,7 @@ export class RedisHistory implements HistoryStore {
 
   async read(stream: string, after: number, count: number): Promise<HistorySnapshot> {
     const [epoch, last, seconds, micros, raw] = await this.#commands().tonijsRead(this.#streamKey(stream), this.#metaKey(stream), after, count);
-    const batches = raw.map(toBatch).filter((batch): batch is StoredBatch => batch !== undefined);
+    const batches = raw.map(toBatch);
     return { epoch, last: epoch === '' ? 0 : Number(last), now: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), batches };
   }
 
@@ -142,12 +144,15 @@ export class RedisHistory implements HistoryStore {
   }
 }
 
-/** An entry as a batch; undefined when it is not one this store wrote. */
-function toBatch([, fields]: [string, string[]]): StoredBatch | undefined {
+/** An entry as a batch; one with `data: ''` (a gap) when it is not one this store wrote. */
+function toBatch([, fields]: [string, string[]]): StoredBatch {
   const values = new Map<string, string>();
   for (let index = 0; index + 1 < fields.length; index += 2) values.set(fields[index]!, fields[index + 1]!);
   const first = Number(values.get('f'));
+  const at = Number(values.get('at'));
   const data = values.get('d');
-  if (!Number.isSafeInteger(first) || first < 1 || data === undefined) return undefined;
-  return { first, at: Number(values.get('at') ?? 0), data };
+  if (!Number.isSafeInteger(first) || first < 1 || !Number.isFinite(at) || data === undefined || data === '') return UNREADABLE;
+  return { first, at, data };
 }
+
+const UNREADABLE: StoredBatch = Object.freeze({ first: 0, at: 0, data: '' });
