@@ -405,46 +405,47 @@ export class RequestHandler {
   }
 }
 
+/** An exchange that passes everything to another but its response, which subclasses change. */
+abstract class WrappedExchange implements HttpExchange {
+  protected readonly inner: HttpExchange;
+
+  constructor(inner: HttpExchange) {
+    this.inner = inner;
+  }
+
+  get method(): string { return this.inner.method; }
+  get url(): string { return this.inner.url; }
+  get headers(): IncomingHeaders { return this.inner.headers; }
+  get remoteAddress(): string | undefined { return this.inner.remoteAddress; }
+  get hasBody(): boolean { return this.inner.hasBody; }
+  get raw(): unknown { return this.inner.raw; }
+  readBody(limit: number): Promise<Uint8Array> { return this.inner.readBody(limit); }
+
+  abstract respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void;
+}
+
 /** An exchange whose responses carry the request's CORS headers. */
-class CorsExchange implements HttpExchange {
-  readonly #inner: HttpExchange;
+class CorsExchange extends WrappedExchange {
   readonly #cors: CorsHeaders;
 
   constructor(inner: HttpExchange, cors: CorsHeaders) {
-    this.#inner = inner;
+    super(inner);
     this.#cors = cors;
   }
 
-  get method(): string { return this.#inner.method; }
-  get url(): string { return this.#inner.url; }
-  get headers(): IncomingHeaders { return this.#inner.headers; }
-  get remoteAddress(): string | undefined { return this.#inner.remoteAddress; }
-  get hasBody(): boolean { return this.#inner.hasBody; }
-  get raw(): unknown { return this.#inner.raw; }
-  readBody(limit: number): Promise<Uint8Array> { return this.#inner.readBody(limit); }
-
   respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void {
-    this.#inner.respond(status, this.#cors.applyTo(headers), body);
+    this.inner.respond(status, this.#cors.applyTo(headers), body);
   }
 }
 
 /** An exchange whose response becomes the `HttpResponse` that middleware's `next()` resolves with. */
-class CapturingExchange implements HttpExchange {
-  readonly #inner: HttpExchange;
+class CapturingExchange extends WrappedExchange {
   #resolve: ((response: HttpResponse) => void) | undefined;
 
   constructor(inner: HttpExchange, resolve: (response: HttpResponse) => void) {
-    this.#inner = inner;
+    super(inner);
     this.#resolve = resolve;
   }
-
-  get method(): string { return this.#inner.method; }
-  get url(): string { return this.#inner.url; }
-  get headers(): IncomingHeaders { return this.#inner.headers; }
-  get remoteAddress(): string | undefined { return this.#inner.remoteAddress; }
-  get hasBody(): boolean { return this.#inner.hasBody; }
-  get raw(): unknown { return this.#inner.raw; }
-  readBody(limit: number): Promise<Uint8Array> { return this.#inner.readBody(limit); }
 
   respond(status: number, headers: Readonly<Record<string, string>>, body: ResponseBody | undefined): void {
     const resolve = this.#resolve;
