@@ -27,6 +27,7 @@ import {
   inject,
 } from 'tonijs';
 import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
+import { rawExchange, rawRequest } from './support/http.js';
 import type { Gateway } from 'tonijs/websocket';
 import { listenFailed } from '../src/platform/node/listen-error.js';
 
@@ -87,51 +88,6 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
   return { promise, resolve };
 }
 
-interface RawResponse {
-  readonly status: number;
-  readonly headers: ReadonlyMap<string, string>;
-  readonly body: string;
-}
-
-/**
- * Writes `parts` on a fresh TCP connection and resolves with the first response once the
- * server closes the connection. For requests `fetch` cannot express.
- */
-function rawRequest(port: number, parts: readonly (string | Uint8Array)[]): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const received: Buffer[] = [];
-    let failure: Error | undefined;
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', (error) => (failure = error));
-    socket.on('close', () => {
-      const text = Buffer.concat(received).toString('utf8');
-      if (text === '') reject(failure ?? new Error('the server closed the connection without a response'));
-      else resolve(parseRawResponse(text));
-    });
-    socket.once('connect', () => {
-      for (const part of parts) socket.write(part);
-    });
-  });
-}
-
-function parseRawResponse(text: string): RawResponse {
-  const headEnd = text.indexOf('\r\n\r\n');
-  assert.ok(headEnd > 0, `not an HTTP response: ${JSON.stringify(text)}`);
-  const [statusLine = '', ...lines] = text.slice(0, headEnd).split('\r\n');
-  const match = /^HTTP\/1\.1 (\d{3})/.exec(statusLine);
-  assert.ok(match, `bad status line: ${statusLine}`);
-  const headers = new Map<string, string>();
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-  }
-  let body = text.slice(headEnd + 4);
-  const length = headers.get('content-length');
-  if (length !== undefined) body = Buffer.from(body).subarray(0, Number(length)).toString('utf8');
-  return { status: Number(match[1]), headers, body };
-}
-
 /** Resolves 'connected' or the connection error's code. */
 function tryConnect(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -145,24 +101,12 @@ function tryConnect(port: number): Promise<string> {
 }
 
 /** The whole response to `GET path` on a fresh connection, as the bytes on the wire (latin1). */
-function rawGet(port: number, path: string): Promise<{ statusLine: string; headerLines: string[]; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const received: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(received).toString('latin1');
-      const headEnd = text.indexOf('\r\n\r\n');
-      if (headEnd < 0) {
-        reject(new Error(`not an HTTP response: ${JSON.stringify(text)}`));
-        return;
-      }
-      const [statusLine = '', ...headerLines] = text.slice(0, headEnd).split('\r\n');
-      resolve({ statusLine, headerLines, body: text.slice(headEnd + 4) });
-    });
-    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
-  });
+async function rawGet(port: number, path: string): Promise<{ statusLine: string; headerLines: string[]; body: string }> {
+  const text = (await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`)).toString('latin1');
+  const headEnd = text.indexOf('\r\n\r\n');
+  assert.ok(headEnd > 0, `not an HTTP response: ${JSON.stringify(text)}`);
+  const [statusLine = '', ...headerLines] = text.slice(0, headEnd).split('\r\n');
+  return { statusLine, headerLines, body: text.slice(headEnd + 4) };
 }
 
 /** The header lines named `name` (case-insensitive), as sent. */
