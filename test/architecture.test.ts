@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { build } from 'esbuild';
+import { buildBrowserClient } from './support/browser-client.js';
 
 /** Files under `folder` (recursively) with the module specifiers they import. */
 async function imports(folder: string): Promise<{ file: string; specifiers: string[] }[]> {
@@ -53,10 +52,7 @@ describe('architecture', () => {
     const client = manifest.exports['./client']!;
     assert.equal(client.browser, './dist/client/index.js');
     assert.equal((client['tonijs-source'] as Record<string, string>).browser, './src/client/index.ts');
-    const result = await build({
-      stdin: { contents: "export * from 'tonijs/client';", resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
-      bundle: true, format: 'esm', platform: 'browser', conditions: ['tonijs-source'], minify: true, write: false, metafile: true, logLevel: 'silent',
-    });
+    const result = await buildBrowserClient();
     const inputs = Object.keys(result.metafile.inputs);
     assert.ok(inputs.includes('src/client/index.ts') && !inputs.includes('src/client/node.ts'), `the browser build took ${inputs.join(', ')}`);
     assert.deepEqual(inputs.filter((input) => /node_modules|^node:|platform\/|\/redis\//.test(input)), []);

@@ -5,14 +5,13 @@
 import assert from 'node:assert/strict';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { build } from 'esbuild';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { Injectable, Module, type ToniApplication, ToniFactory } from 'tonijs';
 import { NodeHttpAdapter, WsAdapter } from 'tonijs/node';
 import { BroadcastModule, type Gateway, On, type WsClient, type WsHandshake } from 'tonijs/websocket';
 import { AsyncQueue, deferred, withTimeout } from './support/async.js';
+import { buildBrowserClient } from './support/browser-client.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const WAIT = { timeout: 10_000 };
@@ -99,10 +98,7 @@ describe('tonijs/client in a real browser', () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    const bundle = await build({
-      stdin: { contents: "export * from 'tonijs/client';", resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
-      bundle: true, format: 'esm', platform: 'browser', conditions: ['tonijs-source'], minify: true, write: false, logLevel: 'silent',
-    });
+    const bundle = await buildBrowserClient();
     const script = bundle.outputFiles[0]!.text;
     pages = createServer((request, response) => {
       const isScript = request.url === '/client.js';
