@@ -134,6 +134,17 @@ describe('history and recovery', () => {
     return events;
   }
 
+  /** A client in `rooms` that received the `count` events `send` emits, then lost its connection: its welcome and what it saw. */
+  async function seenThenDropped(url: string, rooms: string[], count: number, send: () => Promise<unknown>): Promise<{ welcome: { id: string; recovered: boolean }; seen: Kept[] }> {
+    const client = await open(url, rooms);
+    const { welcome } = await untilWelcome(client);
+    await send();
+    const seen = await kept(client, count);
+    client.ws.terminate();
+    await client.waitForClose();
+    return { welcome, seen };
+  }
+
   function remember(id: string, events: readonly Kept[], into: Memory['positions'] = {}): Memory {
     for (const event of events) into[event.room] = [event.epoch, event.offset];
     return { id, positions: into };
@@ -178,13 +189,10 @@ describe('history and recovery', () => {
 
     it('replays what a reconnecting client missed, in order and exactly once, before newer messages, and says it recovered', async () => {
       const { broadcast, url } = await start();
-      const first = await open(url(), ['lobby']);
-      const { welcome } = await untilWelcome(first);
-      for (let index = 1; index <= 3; index++) await broadcast.to('lobby').emit('n', index);
-      await broadcast.emit('all', 1);
-      const seen = await kept(first, 4);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(url(), ['lobby'], 4, async () => {
+        for (let index = 1; index <= 3; index++) await broadcast.to('lobby').emit('n', index);
+        await broadcast.emit('all', 1);
+      });
       for (let index = 4; index <= 6; index++) await broadcast.to('lobby').emit('n', index);
       await broadcast.emit('all', 2);
       await broadcast.to('elsewhere').emit('n', 'not for it');
@@ -200,12 +208,9 @@ describe('history and recovery', () => {
 
     it('says recovered: false when the history no longer reaches back, and live messages flow on', async () => {
       const { broadcast, url } = await start({ history: { size: 3, ttl: 60_000 } });
-      const first = await open(url(), ['lobby']);
-      const { welcome } = await untilWelcome(first);
-      await broadcast.to('lobby').emit('n', 1);
-      const seen = await kept(first, 1);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(url(), ['lobby'], 1, async () => {
+        await broadcast.to('lobby').emit('n', 1);
+      });
       for (let index = 2; index <= 6; index++) await broadcast.to('lobby').emit('n', index);
       const again = await open(url(), ['lobby'], remember(welcome.id, seen));
       const { events, welcome: second } = await untilWelcome(again);
@@ -217,13 +222,10 @@ describe('history and recovery', () => {
 
     it('says recovered: false for another epoch or a malformed request, in the welcome for what was joined while connecting and in the position frame of a room joined later', async () => {
       const { broadcast, url } = await start();
-      const first = await open(url(), ['lobby', 'side']);
-      const { welcome } = await untilWelcome(first);
-      await broadcast.to('lobby').emit('n', 1);
-      await broadcast.to('side').emit('n', 1);
-      const seen = await kept(first, 2);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(url(), ['lobby', 'side'], 2, async () => {
+        await broadcast.to('lobby').emit('n', 1);
+        await broadcast.to('side').emit('n', 1);
+      });
       const memory = remember(welcome.id, seen);
 
       const epochs = await open(url(), ['lobby'], { id: welcome.id, positions: { lobby: ['another-epoch', 1] } });
@@ -250,13 +252,10 @@ describe('history and recovery', () => {
 
     it('replays only what was for the client: not what excluded it (by its previous id), nor another gateway’s', async () => {
       const { broadcast, url } = await start();
-      const first = await open(url(), ['lobby']);
-      const { welcome } = await untilWelcome(first);
-      await broadcast.emit('hello', 0);
-      await broadcast.to('lobby').emit('hi', 0);
-      const seen = await kept(first, 2);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(url(), ['lobby'], 2, async () => {
+        await broadcast.emit('hello', 0);
+        await broadcast.to('lobby').emit('hi', 0);
+      });
       await broadcast.except(welcome.id).emit('not for you');
       await broadcast.gateway('/other').emit('other gateway');
       await broadcast.gateway('/live').emit('this gateway');
@@ -303,12 +302,9 @@ describe('history and recovery', () => {
       const hub = new InMemoryHub();
       const east = await start({ transport: hub.transport() });
       const west = await start({ transport: hub.transport() });
-      const first = await open(east.url(), ['lobby']);
-      const { welcome } = await untilWelcome(first);
-      await west.broadcast.to('lobby').emit('n', 1);
-      const seen = await kept(first, 1);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(east.url(), ['lobby'], 1, async () => {
+        await west.broadcast.to('lobby').emit('n', 1);
+      });
       await east.broadcast.to('lobby').emit('n', 2);
       await west.broadcast.to('lobby').emit('n', 3);
       const again = await open(west.url(), ['lobby'], remember(welcome.id, seen));
@@ -358,12 +354,9 @@ describe('history and recovery', () => {
       const prefix = `history-${randomUUID()}`;
       const east = await redisInstance(redis, prefix);
       const west = await redisInstance(redis, prefix);
-      const first = await open(east.url(), ['lobby']);
-      const { welcome } = await untilWelcome(first);
-      await west.broadcast.to('lobby').emit('n', 1);
-      const seen = await kept(first, 1);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(east.url(), ['lobby'], 1, async () => {
+        await west.broadcast.to('lobby').emit('n', 1);
+      });
 
       const stats = new Redis(redis.url);
       // ioredis sends a script with EVAL the first time, with EVALSHA after.
@@ -436,12 +429,9 @@ describe('history and recovery', () => {
       const prefix = `history-${randomUUID()}`;
       const east = await redisInstance(redis, prefix);
       const west = await redisInstance(redis, prefix);
-      const first = await open(east.url(), ['lobby']);
-      const { welcome } = await untilWelcome(first);
-      await east.broadcast.to('lobby').emit('n', 0);
-      const seen = await kept(first, 1);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(east.url(), ['lobby'], 1, async () => {
+        await east.broadcast.to('lobby').emit('n', 0);
+      });
       let sent = 0;
       let sending = true;
       // A steady stream from the other instance while the client comes back.
@@ -468,12 +458,9 @@ describe('history and recovery', () => {
       redis = await RedisServer.start();
       const prefix = `history-${randomUUID()}`;
       const east = await redisInstance(redis, prefix, { operationTimeout: 300 });
-      const first = await open(east.url(), ['lobby']);
-      const { welcome } = await untilWelcome(first);
-      await east.broadcast.to('lobby').emit('n', 1);
-      const seen = await kept(first, 1);
-      first.ws.terminate();
-      await first.waitForClose();
+      const { welcome, seen } = await seenThenDropped(east.url(), ['lobby'], 1, async () => {
+        await east.broadcast.to('lobby').emit('n', 1);
+      });
 
       await redis.kill();
       await east.logger.waitFor((entry) => /^Redis is unreachable/.test(entry.message ?? ''));
