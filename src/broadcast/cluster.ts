@@ -556,36 +556,44 @@ export class Cluster {
   #keepNow(): Promise<unknown> {
     const records = this.#keep;
     this.#keep = [];
-    const batches = batchesOf(records);
-    const store = this.#transport.history!;
     if (this.#health === 'down') {
       for (const record of records) this.#broken.add(record.stream);
       return this.#drop(records.length);
     }
     const { head, tail } = keptEnvelopeParts(this.#instanceId);
     const bytes = records.reduce((sum, record) => sum + record.body.length, 0);
-    this.#pendingPublishes++;
-    this.#pendingBytes += bytes;
-    let kept: Promise<void>;
-    try {
-      kept = store.keep(batches, head, tail, this.#history!);
-    } catch (error) {
-      kept = Promise.reject(error);
-    }
-    kept.then(
-      () => {
-        this.#settled(bytes);
-        this.#answered();
-      },
-      () => this.#settled(bytes),
-    );
-    return this.#bounded(kept).catch((error: unknown) => {
+    const store = this.#transport.history!;
+    return this.#pending(bytes, () => store.keep(batchesOf(records), head, tail, this.#history!)).catch((error: unknown) => {
       if (this.#detached) return;
       // Whether or not the store kept them, their delivery is no longer sure: the history of these streams is not whole.
       for (const record of records) this.#broken.add(record.stream);
       if (error instanceof OperationTimeout) this.#degrade(`it did not keep ${plural(records.length, 'message')} within ${this.#options.operationTimeout} ms`);
       else this.#problems.report('failed', this.#describeFailure(error, 'keep'));
     });
+  }
+
+  /**
+   * Calls the transport with `bytes` of payload, bounded by the operation timeout. It counts as
+   * pending until the transport answers, not until the timeout: until then it holds the payload,
+   * and the pending bound is about that memory.
+   */
+  #pending(bytes: number, call: () => Promise<void>): Promise<void> {
+    this.#pendingPublishes++;
+    this.#pendingBytes += bytes;
+    let answer: Promise<void>;
+    try {
+      answer = call();
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      () => {
+        this.#settled(bytes);
+        this.#answered();
+      },
+      () => this.#settled(bytes),
+    );
+    return this.#bounded(answer);
   }
 
   /** Hands an envelope to the transport unless it is down or too much awaits it: then drops and counts. */
@@ -600,23 +608,7 @@ export class Cluster {
     }
     const bytes = payload.length;
     if (this.#backlogFull(bytes)) return this.#drop(packets.length);
-    this.#pendingPublishes++;
-    this.#pendingBytes += bytes;
-    let carried: Promise<void>;
-    try {
-      carried = carry(payload);
-    } catch (error) {
-      carried = Promise.reject(error);
-    }
-    // Settled by the transport's answer, not by the timeout: until then it holds the payload, and the bound is about that memory.
-    carried.then(
-      () => {
-        this.#settled(bytes);
-        this.#answered();
-      },
-      () => this.#settled(bytes),
-    );
-    return this.#bounded(carried).catch((error: unknown) => {
+    return this.#pending(bytes, () => carry(payload)).catch((error: unknown) => {
       if (this.#detached) return;
       if (error instanceof OperationTimeout) {
         this.#degrade(`it did not take a publish within ${this.#options.operationTimeout} ms`);
