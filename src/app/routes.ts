@@ -3,7 +3,7 @@ import { type AbstractClass, tokenName } from '../di/token.js';
 import { ToniError } from '../errors.js';
 import { getControllerPrefix, getRoutes } from '../http/decorators.js';
 import type { BoundRoute } from '../http/request-handler.js';
-import { ANY_METHOD, Router, joinPaths } from '../http/router.js';
+import { Router, joinPaths } from '../http/router.js';
 
 /** A route with the module of its controller, whose injection context its guards and interceptors use. */
 export interface ScopedRoute {
@@ -43,7 +43,7 @@ export function buildRouter(container: Container, defaultBodyLimit: number): { r
         chain: undefined,
         plain: params === undefined && query === undefined,
       };
-      router.add(metadata.method === 'ALL' ? ANY_METHOD : metadata.method, joinPaths(prefix, metadata.path), route);
+      router.add(metadata.method, joinPaths(prefix, metadata.path), route);
       routes.push({ route, scope: module });
     }
   }

@@ -1,5 +1,5 @@
 import type { MetadataToken } from '../websocket/metadata.js';
-import type { HttpExchange, IncomingHeaders } from './adapter.js';
+import type { HttpExchange } from './adapter.js';
 import { requestHeaders } from './request-headers.js';
 
 /** Path parameters as the router finds them: percent-decoded strings. */
@@ -108,14 +108,9 @@ export class RequestContext implements HttpContext<unknown, unknown, unknown> {
   }
 
   get headers(): Headers {
-    this.#headers ??= toHeaders(this.#exchange.headers);
+    this.#headers ??= requestHeaders(this.#exchange.headers);
     return this.#headers;
   }
-}
-
-/** WHATWG `Headers` of a Node-style header record, read on demand. */
-export function toHeaders(source: IncomingHeaders): Headers {
-  return requestHeaders(source);
 }
 
 /** The query as a schema sees it: a key sent once is a string, several times an array of strings. */

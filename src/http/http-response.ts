@@ -46,7 +46,7 @@ export class HttpResponse {
    */
   static from(response: HttpResponse): HttpResponseBuilder {
     if (!(response instanceof HttpResponse)) {
-      throw new TypeError(`HttpResponse.from() takes an HttpResponse (what next() resolves with), got ${describe(response)}`);
+      throw new TypeError(`HttpResponse.from() takes an HttpResponse (what next() resolves with), got ${describeValue(response)}`);
     }
     return HttpResponseBuilder.seeded(response.status, response.headers, response.body);
   }
@@ -149,7 +149,7 @@ export class HttpResponseBuilder {
    */
   stream(source: AsyncIterable<Uint8Array>, options: { length?: number } = {}): this {
     if (typeof (source as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] !== 'function') {
-      throw new TypeError(`HttpResponse.stream() takes an async iterable of bytes (a Readable, a ReadableStream), got ${describe(source)}`);
+      throw new TypeError(`HttpResponse.stream() takes an async iterable of bytes (a Readable, a ReadableStream), got ${describeValue(source)}`);
     }
     const { length } = options;
     if (length !== undefined) {
@@ -206,7 +206,8 @@ export function isStream(body: ResponseBody | undefined): body is AsyncIterable<
   return typeof body === 'object' && !(body instanceof Uint8Array);
 }
 
-function describe(value: unknown): string {
+/** @internal a value as an error message names it: `null`, `string abc`, `an instance of Map` */
+export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (typeof value !== 'object') return `${typeof value} ${String(value)}`;
   return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;

@@ -102,12 +102,6 @@ export class PipelineResolver<Scope> {
     this.#root = root;
   }
 
-  /** True when no global guard, interceptor or filter was added. */
-  get hasGlobals(): boolean {
-    const { guards, interceptors, filters } = this.#global;
-    return guards.length + interceptors.length + filters.length > 0;
-  }
-
   /** Adds global enhancers (`app.useGlobalGuards(…)` and its kin), resolved in the root module. */
   addGlobal(kind: EnhancerKind, refs: readonly unknown[], where: string): void {
     for (const ref of refs) assertEnhancerRef(kind, ref, where);

@@ -1,6 +1,7 @@
 import { ToniError } from '../errors.js';
 import type { AbstractClass } from '../di/token.js';
 import { HttpException } from '../http/http-exception.js';
+import { describeValue } from '../http/http-response.js';
 import { joinPaths } from '../http/router.js';
 import type { Logger } from '../logger.js';
 import { type Chain, type GatewayChains, filterFor, runGuards } from '../pipeline/chain.js';
@@ -120,7 +121,8 @@ export class GatewayHost {
   async authorize(entry: GatewayEntry, handshake: WsHandshake): Promise<HandshakeVerdict> {
     const { gateway, name } = entry;
     const chain = served(entry).handshakeChain;
-    if (gateway.onHandshake === undefined && chain === undefined) return { accepted: true };
+    // Without a guard or onHandshake nothing can refuse it (nor throw for a filter to catch).
+    if (gateway.onHandshake === undefined && (chain === undefined || chain.guards.length === 0)) return { accepted: true };
     const { logger, handshakeTimeout } = this.#context;
     const signal = handshake.signal;
     if (signal.aborted) return { accepted: false, abandoned: true };
@@ -181,7 +183,7 @@ export class GatewayHost {
       const result: unknown = await filter.filter.catch(error, ctx);
       if (result instanceof HttpException) return result;
       return new TypeError(
-        `The exception filter ${(filter.filter as object).constructor.name} answered a handshake of ${entry.name} with ${describe(result)}: at a handshake, return (or throw) an HttpException to refuse with its status.`,
+        `The exception filter ${(filter.filter as object).constructor.name} answered a handshake of ${entry.name} with ${describeValue(result)}: at a handshake, return (or throw) an HttpException to refuse with its status.`,
         { cause: error },
       );
     } catch (failure) {
@@ -637,11 +639,6 @@ function routerOf(entry: GatewayEntry, logger: Logger, limits: EnvelopeLimits, p
 /** An entry the adapter hands back, with the router and handshake guards the host gave it. */
 function served(entry: GatewayEntry): ServedGateway {
   return 'router' in entry ? (entry as ServedGateway) : { ...entry, router: undefined, handshakeChain: undefined };
-}
-
-function describe(value: unknown): string {
-  if (value === undefined || value === null) return String(value);
-  return typeof value === 'object' ? `an instance of ${(value as object).constructor?.name ?? 'Object'}` : `${typeof value} ${String(value)}`;
 }
 
 /** The client's answer to a request was an error: `{ code, message, … }`. */

@@ -1,4 +1,4 @@
-import { toHeaders } from '../http/context.js';
+import { requestHeaders } from '../http/request-headers.js';
 import type { IncomingHeaders } from '../http/adapter.js';
 import type { MetadataReader, MetadataToken } from './metadata.js';
 
@@ -39,7 +39,7 @@ export class WsHandshake implements MetadataReader {
 
   /** The request headers (WHATWG `Headers`: `get` is case-insensitive). */
   get headers(): Headers {
-    this.#headers ??= toHeaders(this.#rawHeaders);
+    this.#headers ??= requestHeaders(this.#rawHeaders);
     return this.#headers;
   }
 
