@@ -46,3 +46,9 @@ function invalidStatus(status: number): string {
   if (!Number.isInteger(status) || status < 200 || status > 399) return base;
   return `${base}: to answer ${status}, return HttpResponse.status(${status}) (with .header('location', …) for a redirect) instead of throwing`;
 }
+
+/** @internal the headers of every JSON error answer */
+export const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
+
+/** @internal the body of a 500: nothing of the error that caused it */
+export const INTERNAL_ERROR_BODY = JSON.stringify({ statusCode: 500, message: statusText(500), error: statusText(500) });

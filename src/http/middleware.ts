@@ -1,8 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { HttpContext } from './context.js';
-import { HttpException } from './http-exception.js';
+import { HttpException, INTERNAL_ERROR_BODY, JSON_HEADERS } from './http-exception.js';
 import { HttpResponse, HttpResponseBuilder } from './http-response.js';
-import { statusText } from './status.js';
 
 /**
  * Runs around every HTTP request, before routing: unknown routes, CORS preflights and static
@@ -20,8 +19,6 @@ import { statusText } from './status.js';
  */
 export type Middleware = (ctx: HttpContext, next: () => Promise<HttpResponse>) => HttpResponse | Promise<HttpResponse>;
 
-const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
-const INTERNAL_ERROR_BODY = JSON.stringify({ statusCode: 500, message: statusText(500), error: statusText(500) });
 
 /** The chain of `app.use()` middleware around `inner` (routing and everything after it). */
 export class MiddlewareChain {
@@ -78,8 +75,8 @@ export class MiddlewareChain {
 
   /** An error a middleware threw (or rejected with), answered as handlers' errors are. */
   #answer(error: unknown, index: number, ctx: HttpContext): HttpResponse {
-    if (error instanceof HttpException) return HttpResponse.status(error.status).header('content-type', JSON_HEADERS['content-type']!).text(JSON.stringify(error)).build();
+    if (error instanceof HttpException) return HttpResponse.fromBuilder(error.status, { ...JSON_HEADERS }, JSON.stringify(error));
     this.#logger.error({ err: error, method: ctx.method, path: ctx.path, middleware: this.#names[index] }, `Unhandled error in ${this.#names[index]}`);
-    return HttpResponse.status(500).header('content-type', JSON_HEADERS['content-type']!).text(INTERNAL_ERROR_BODY).build();
+    return HttpResponse.fromBuilder(500, { ...JSON_HEADERS }, INTERNAL_ERROR_BODY);
   }
 }

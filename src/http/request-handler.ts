@@ -8,12 +8,11 @@ import { type ValidationOutcome, validate } from '../pipeline/validation.js';
 import type { HttpExchange, IncomingHeaders, StaticAssets } from './adapter.js';
 import { type HttpContext, RequestContext, queryObject } from './context.js';
 import type { Cors, CorsHeaders } from './cors.js';
-import { HttpException } from './http-exception.js';
+import { HttpException, INTERNAL_ERROR_BODY, JSON_HEADERS } from './http-exception.js';
 import { HttpResponse, HttpResponseBuilder, type ResponseBody, isStream } from './http-response.js';
 import type { Middleware } from './middleware.js';
 import { MiddlewareChain } from './middleware.js';
 import type { Router } from './router.js';
-import { statusText } from './status.js';
 
 /** A route bound to its controller instance, ready to serve. */
 export interface BoundRoute {
@@ -50,11 +49,9 @@ export interface StaticMount {
   readonly assets: StaticAssets;
 }
 
-const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json; charset=utf-8' });
 const CLOSE_JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...JSON_HEADERS, connection: 'close' });
 const BYTES_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/octet-stream' });
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-const INTERNAL_ERROR_BODY = JSON.stringify({ statusCode: 500, message: statusText(500), error: statusText(500) });
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
