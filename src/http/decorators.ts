@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { HttpContext } from './context.js';
+import { isStandardSchema } from '../pipeline/validation.js';
 
 /** Options of a route decorator. Each schema is any Standard Schema (zod, valibot, arktype, …). */
 export interface RouteOptions<
@@ -68,7 +69,7 @@ function route(method: HttpMethod) {
   function decorator(path = '', options: RouteOptions = {}): RouteDecorator<RouteOptions> {
     for (const part of ['body', 'params', 'query'] as const) {
       const schema: unknown = options[part];
-      if (schema !== undefined && (typeof schema !== 'object' && typeof schema !== 'function' || schema === null || typeof (schema as { '~standard'?: unknown })['~standard'] !== 'object')) {
+      if (schema !== undefined && !isStandardSchema(schema)) {
         throw new TypeError(`${name} option ${part} must be a Standard Schema (zod, valibot, arktype, …), got ${String(schema)}`);
       }
     }

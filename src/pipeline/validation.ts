@@ -9,6 +9,11 @@ export interface ValidationIssue {
 /** The outcome of `validate`: the schema's output, or the issues. */
 export type ValidationOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly issues: ValidationIssue[] };
 
+/** True for a Standard Schema (zod, valibot, arktype, …): an object or function with a `~standard` object. */
+export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { '~standard'?: unknown })['~standard'] === 'object';
+}
+
 /**
  * Runs a Standard Schema (zod, valibot, arktype, …) on `value`. Synchronous schemas answer
  * synchronously, so that a route or event without async validation costs no promise.

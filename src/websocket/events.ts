@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ToniError } from '../errors.js';
+import { isStandardSchema } from '../pipeline/validation.js';
 import type { WsClient } from './client.js';
 import type { AnyEvents, EventAck, EventData, EventName } from './event-map.js';
 
@@ -82,7 +83,7 @@ const handlers = new WeakMap<Function, EventHandlerMetadata[]>();
 export function On<K extends string, S extends StandardSchemaV1 | undefined = undefined>(event: K, options: OnOptions<S> = {}): OnDecorator<K, S> {
   if (typeof event !== 'string' || event.length === 0) throw new TypeError(`@On() needs a non-empty event name, got ${JSON.stringify(event)}`);
   const payload = options.payload;
-  if (payload !== undefined && typeof (payload as { '~standard'?: unknown })['~standard'] !== 'object') {
+  if (payload !== undefined && !isStandardSchema(payload)) {
     throw new TypeError(`@On('${event}') payload must be a Standard Schema (zod, valibot, arktype, …)`);
   }
   const decorate = (target: Function, context: ClassMethodDecoratorContext): void => {
